@@ -1,0 +1,48 @@
+"""The `ml-infra` command line: one entry point, one sub-command group per concern.
+
+Exit codes mean the same everywhere: 0 ok, 1 a finding (a breaking change, a policy violation), 2 unusable
+input (bad config, a missing file). Sub-command groups import their heavy dependencies (Pulumi, boto3) lazily,
+so `ml-infra --help` is fast and works without the Pulumi SDKs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="ml-infra",
+    help="Infrastructure and run-time tools for the ML platform.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Infrastructure and run-time tools for the ML platform."""
+
+
+@app.command()
+def preview(
+    stack: Annotated[str, typer.Option("--stack", "-s", help="Stack name: reads Pulumi.<stack>.yaml.")] = "dev",
+    project_dir: Annotated[
+        Path, typer.Option("--project-dir", help="Folder holding Pulumi.yaml.", file_okay=False)
+    ] = Path("."),
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Evaluate the real Pulumi program for a stack offline, on Pulumi's mock runtime, and print what it
+    declares. Needs no Pulumi CLI and no cloud credentials."""
+    from ml_infra.preview import run_preview_command
+
+    raise typer.Exit(run_preview_command(stack=stack, project_dir=project_dir, as_json=as_json))
+
+
+# Sub-command groups of the run-time libraries register here.
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Data contracts: contract files, compatibility checks and record validation (no Pulumi import)."""
