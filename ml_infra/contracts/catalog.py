@@ -23,9 +23,7 @@ JSON_SCHEMA_SUFFIX = ".schema.json"
 AVRO_SUFFIX = ".avsc"
 DRAFT7_URIS = ("http://json-schema.org/draft-07/schema#", "http://json-schema.org/draft-07/schema")
 
-Compatibility = Literal[
-    "NONE", "DISABLED", "BACKWARD", "BACKWARD_ALL", "FORWARD", "FORWARD_ALL", "FULL", "FULL_ALL"
-]
+Compatibility = Literal["NONE", "DISABLED", "BACKWARD", "BACKWARD_ALL", "FORWARD", "FORWARD_ALL", "FULL", "FULL_ALL"]
 DataFormat = Literal["JSON", "AVRO"]
 COMPATIBILITY_MODES: tuple[str, ...] = get_args(Compatibility)
 
@@ -101,9 +99,7 @@ def load_contract_file(path: Path) -> tuple[DataFormat, str, Any]:
     package. Raises ContractError naming the file.
     """
     if contract_name(path) is None:
-        raise ContractError(
-            [f"{path}: not a contract file; contracts end in {JSON_SCHEMA_SUFFIX} or {AVRO_SUFFIX}."]
-        )
+        raise ContractError([f"{path}: not a contract file; contracts end in {JSON_SCHEMA_SUFFIX} or {AVRO_SUFFIX}."])
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:

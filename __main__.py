@@ -1,0 +1,80 @@
+"""The ml-infra Pulumi program: reads the validated stack configuration and composes the components."""
+
+from pathlib import Path
+
+import pulumi
+
+from ml_infra.config_store import AzureConfigStore, AzureConfigStoreArgs, VertexStores, VertexStoresArgs
+from ml_infra.contracts.catalog import CONTRACTS_DIR_NAME
+from ml_infra.glue_schemas import ContractRegistry, ContractRegistryArgs
+from ml_infra.program_inputs import load_contracts, load_stack_config
+from ml_infra.providers import create_providers, with_provider
+from ml_infra.ssm_params import ModelParameters, ModelParametersArgs
+
+# Everything that can be wrong with the inputs is found here, before any resource is declared.
+config = load_stack_config()
+contracts = load_contracts(Path(__file__).parent / CONTRACTS_DIR_NAME)
+providers = create_providers(config)
+protect = config.protect_stateful_resources
+base = f"{config.project}-{config.environment}"
+
+if providers.aws is not None:
+    parameters = ModelParameters(
+        "model-params",
+        ModelParametersArgs(
+            project=config.project,
+            environment=config.environment,
+            models=config.models,
+            kms_deletion_window_days=config.kms_deletion_window_days,
+            protect=protect,
+        ),
+        opts=with_provider(providers.aws),
+    )
+    registry = ContractRegistry(
+        "contracts",
+        ContractRegistryArgs(
+            registry_name=base,
+            description=f"Data contracts of {config.project} ({config.environment}).",
+            contracts=contracts,
+            protect=protect,
+        ),
+        opts=with_provider(providers.aws),
+    )
+    pulumi.export("ssmKeyArn", parameters.key.arn)
+    pulumi.export("modelReadPolicyArns", {m: p.arn for m, p in parameters.read_policies.items()})
+    pulumi.export("contractRegistryArn", registry.registry.arn)
+
+if providers.azure is not None and config.azure is not None:
+    azure_store = AzureConfigStore(
+        "config-store",
+        AzureConfigStoreArgs(
+            project=config.project,
+            environment=config.environment,
+            location=config.azure.location,
+            sku=config.azure.sku,
+            public_network_access=config.allow_public_network_access,
+            soft_delete_retention_days=config.azure.soft_delete_retention_days,
+            models=config.models,
+            tags=config.standard_tags(),
+            protect=protect,
+        ),
+        opts=with_provider(providers.azure),
+    )
+    pulumi.export("appConfigurationEndpoint", azure_store.store.endpoint)
+
+if providers.gcp is not None and config.gcp is not None:
+    vertex = VertexStores(
+        "vertex",
+        VertexStoresArgs(
+            project=config.project,
+            environment=config.environment,
+            gcp_project=config.gcp.project,
+            region=config.gcp.region,
+            key_rotation_days=config.gcp.key_rotation_days,
+            feature_online_store=config.gcp.feature_online_store,
+            protect=protect,
+        ),
+        opts=with_provider(providers.gcp),
+    )
+    pulumi.export("vertexMetadataStore", vertex.metadata_store.id)
+    pulumi.export("vertexFeatureOnlineStore", vertex.feature_online_store.id)

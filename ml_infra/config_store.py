@@ -1,0 +1,244 @@
+"""The model-configuration stores outside AWS.
+
+Azure (`AzureConfigStore`): a resource group created by the stack and an App Configuration store hardened the
+way Checkov's CKV_AZURE_184..188 expect (Standard SKU or better, local-key auth off, public network access
+off unless the stack allows it, purge protection and soft-delete retention, a system-assigned identity),
+seeded with every model's non-secret key-values labelled with the environment. Secrets stay in SSM: an App
+Configuration store is not a secret store.
+
+Because local auth is off, the key-values are written through the store's data-plane proxy with the
+deployer's own Azure AD identity ("Pass-through"), which needs the App Configuration Data Owner role: the
+component grants it to the identity running `pulumi up`, on this store only.
+
+GCP (`VertexStores`): a Cloud KMS key ring and rotating key created by the stack, granted to the Vertex AI
+service agent, encrypting a Vertex AI metadata store (lineage of models, datasets and runs) and a Vertex AI
+feature online store (the current Feature Store; the legacy `AiFeatureStore` is not used).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_azure_native as azure_native
+import pulumi_gcp as gcp
+
+from ml_infra.stack_config import FeatureOnlineStoreSettings, ModelConfig, ParameterConfig
+
+# Built-in Azure role "App Configuration Data Owner": read and write key-values through the data plane.
+APP_CONFIGURATION_DATA_OWNER_ROLE = "5ae67dd6-50cb-40e7-96ff-dc2bfa4b606b"
+
+
+def app_configuration_entry(parameter: ParameterConfig) -> tuple[str, str | None]:
+    """The value and content type of a non-secret parameter in App Configuration. Lists and JSON values are
+    stored as JSON so that App Configuration's own JSON support (and its SDKs) read them as structures."""
+    if parameter.type == "StringList":
+        return json.dumps(parameter.values), "application/json"
+    if parameter.effective_value_type == "json":
+        return parameter.value or "", "application/json"
+    return parameter.value or "", None
+
+
+@dataclass
+class AzureConfigStoreArgs:
+    project: str
+    environment: str
+    location: str
+    sku: str
+    public_network_access: bool
+    soft_delete_retention_days: int
+    models: Mapping[str, ModelConfig]
+    tags: Mapping[str, str]
+    protect: bool
+
+
+class AzureConfigStore(pulumi.ComponentResource):
+    """An Azure App Configuration store seeded with the models' key-values."""
+
+    resource_group: azure_native.resources.ResourceGroup
+    store: azure_native.appconfiguration.ConfigurationStore
+    data_owner_assignment: azure_native.authorization.RoleAssignment
+    key_values: dict[str, azure_native.appconfiguration.KeyValue]
+
+    def __init__(self, name: str, args: AzureConfigStoreArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("ml-infra:config_store:AzureConfigStore", name, None, opts)
+        stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
+        tags = dict(args.tags)
+
+        self.resource_group = azure_native.resources.ResourceGroup(
+            f"{name}-rg",
+            resource_group_name=f"rg-{args.project}-{args.environment}",
+            location=args.location,
+            tags=tags,
+            opts=stateful,
+        )
+        self.store = azure_native.appconfiguration.ConfigurationStore(
+            f"{name}-store",
+            resource_group_name=self.resource_group.name,
+            location=args.location,
+            sku={"name": args.sku},
+            disable_local_auth=True,
+            public_network_access=azure_native.appconfiguration.PublicNetworkAccess.ENABLED
+            if args.public_network_access
+            else azure_native.appconfiguration.PublicNetworkAccess.DISABLED,
+            enable_purge_protection=True,
+            soft_delete_retention_in_days=args.soft_delete_retention_days,
+            identity={"type": azure_native.appconfiguration.IdentityType.SYSTEM_ASSIGNED},
+            # Lets Azure Resource Manager (and so Pulumi) write key-values with the caller's identity while
+            # local auth is off, including through ARM's private link when public access is off.
+            data_plane_proxy={
+                "authentication_mode": azure_native.appconfiguration.AuthenticationMode.PASS_THROUGH,
+                "private_link_delegation": azure_native.appconfiguration.PrivateLinkDelegation.ENABLED,
+            },
+            tags=tags,
+            opts=stateful,
+        )
+
+        deployer = azure_native.authorization.get_client_config_output(opts=pulumi.InvokeOptions(parent=self))
+        self.data_owner_assignment = azure_native.authorization.RoleAssignment(
+            f"{name}-deployer-data-owner",
+            principal_id=deployer.object_id,
+            role_definition_id=pulumi.Output.concat(
+                "/subscriptions/",
+                deployer.subscription_id,
+                "/providers/Microsoft.Authorization/roleDefinitions/",
+                APP_CONFIGURATION_DATA_OWNER_ROLE,
+            ),
+            scope=self.store.id,
+            description="Lets the identity that runs `pulumi up` seed key-values while local auth is off.",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        self.key_values = {}
+        for model, model_config in args.models.items():
+            for key, parameter in model_config.parameters.items():
+                if parameter.type == "SecureString":
+                    continue
+                value, content_type = app_configuration_entry(parameter)
+                self.key_values[f"{model}:{key}"] = azure_native.appconfiguration.KeyValue(
+                    f"{name}-{model}-{key}",
+                    config_store_name=self.store.name,
+                    resource_group_name=self.resource_group.name,
+                    # "<key>$<label>": the label is the environment, so one store could serve several.
+                    key_value_name=f"{model}:{key}${args.environment}",
+                    value=value,
+                    content_type=content_type,
+                    tags={"model": model},
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.data_owner_assignment]),
+                )
+
+        self.register_outputs({"store_id": self.store.id, "endpoint": self.store.endpoint})
+
+
+@dataclass
+class VertexStoresArgs:
+    project: str
+    environment: str
+    gcp_project: str
+    region: str
+    key_rotation_days: int
+    feature_online_store: FeatureOnlineStoreSettings
+    protect: bool
+
+
+def vertex_resource_name(project: str, environment: str) -> str:
+    """Vertex AI names allow [a-z0-9_] only, starting with a letter."""
+    return f"{project}_{environment}".replace("-", "_").lower()
+
+
+class VertexStores(pulumi.ComponentResource):
+    """Vertex AI metadata and feature online stores, encrypted with a stack-owned Cloud KMS key."""
+
+    services: dict[str, gcp.projects.Service]
+    key_ring: gcp.kms.KeyRing
+    key: gcp.kms.CryptoKey
+    vertex_agent: gcp.projects.ServiceIdentity
+    vertex_key_access: gcp.kms.CryptoKeyIAMMember
+    metadata_store: gcp.vertex.AiMetadataStore
+    feature_online_store: gcp.vertex.AiFeatureOnlineStore
+
+    def __init__(self, name: str, args: VertexStoresArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("ml-infra:config_store:VertexStores", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        # Terraform-style deletion guard of the Google provider, on top of Pulumi's protect.
+        deletion_policy = "PREVENT" if args.protect else "DELETE"
+
+        # The APIs are left enabled on destroy: other workloads in the project may use them.
+        self.services = {
+            api: gcp.projects.Service(
+                f"{name}-{api.split('.')[0]}-api",
+                project=args.gcp_project,
+                service=api,
+                disable_on_destroy=False,
+                opts=child,
+            )
+            for api in ("aiplatform.googleapis.com", "cloudkms.googleapis.com")
+        }
+        self.key_ring = gcp.kms.KeyRing(
+            f"{name}-keyring",
+            name=f"{args.project}-{args.environment}-vertex",
+            location=args.region,
+            project=args.gcp_project,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.services["cloudkms.googleapis.com"]]),
+        )
+        self.key = gcp.kms.CryptoKey(
+            f"{name}-key",
+            name="vertex-cmek",
+            key_ring=self.key_ring.id,
+            purpose="ENCRYPT_DECRYPT",
+            rotation_period=f"{args.key_rotation_days * 86400}s",
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+        )
+        self.vertex_agent = gcp.projects.ServiceIdentity(
+            f"{name}-vertex-agent",
+            project=args.gcp_project,
+            service="aiplatform.googleapis.com",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.services["aiplatform.googleapis.com"]]),
+        )
+        self.vertex_key_access = gcp.kms.CryptoKeyIAMMember(
+            f"{name}-vertex-key-access",
+            crypto_key_id=self.key.id,
+            role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
+            member=self.vertex_agent.member,
+            opts=child,
+        )
+        encrypted = pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=[self.vertex_key_access])
+        resource_name = vertex_resource_name(args.project, args.environment)
+        self.metadata_store = gcp.vertex.AiMetadataStore(
+            f"{name}-metadata",
+            name=resource_name,
+            project=args.gcp_project,
+            region=args.region,
+            description=f"Lineage of models, datasets and runs for {args.project}/{args.environment}.",
+            encryption_spec={"kms_key_name": self.key.id},
+            deletion_policy=deletion_policy,
+            opts=encrypted,
+        )
+        sizing = args.feature_online_store
+        self.feature_online_store = gcp.vertex.AiFeatureOnlineStore(
+            f"{name}-features",
+            name=resource_name,
+            project=args.gcp_project,
+            region=args.region,
+            bigtable={
+                "auto_scaling": {
+                    "min_node_count": sizing.min_node_count,
+                    "max_node_count": sizing.max_node_count,
+                    "cpu_utilization_target": sizing.cpu_utilization_target,
+                }
+            },
+            encryption_spec={"kms_key_name": self.key.id},
+            deletion_policy=deletion_policy,
+            force_destroy=False,
+            opts=encrypted,
+        )
+
+        self.register_outputs(
+            {
+                "key_id": self.key.id,
+                "metadata_store_id": self.metadata_store.id,
+                "feature_online_store_id": self.feature_online_store.id,
+            }
+        )

@@ -1,0 +1,478 @@
+"""Offline preview: evaluates the real Pulumi program (`__main__.py`) for one stack on Pulumi's mock runtime,
+with no Pulumi CLI, no provider plugins and no cloud credentials, and reports what the stack declares.
+
+It does what the CLI does before it starts a program: reads `Pulumi.yaml` and `Pulumi.<stack>.yaml`, applies
+the project's config defaults, and hands the program the flat `namespace:key` config map and its secret keys.
+Values stored as `secure:` ciphertext cannot be decrypted offline: they become placeholder secrets.
+
+Every registration is recorded as the engine would receive it (type token, logical name, parent, camelCase
+inputs, protect, provider, ignoreChanges). The tests evaluate the program through the same function, so what
+the preview shows and what the tests assert are the same thing.
+
+Pulumi's `Mocks` only sees a resource's type, name and inputs; the parent, protect flag and ignore_changes are
+on the registration request, which is why this module wraps the mock monitor rather than only the mocks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import runpy
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+SECRET_MARK = "[secret]"
+OFFLINE_SECRET_PLACEHOLDER = "offline-preview-placeholder-secret"
+MOCK_AWS_ACCOUNT = "123456789012"
+MOCK_AZURE_SUBSCRIPTION = "00000000-0000-4000-8000-000000000000"
+MOCK_GCP_PROJECT_NUMBER = "123456789012"
+
+
+class ProjectFileError(Exception):
+    """Pulumi.yaml or a stack file is missing or malformed."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reading the project and stack files the way the Pulumi CLI does
+
+
+@dataclass(frozen=True)
+class StackFiles:
+    project: str
+    config: dict[str, str]
+    secret_keys: list[str]
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise ProjectFileError(f"{path}: not found.") from err
+    except yaml.YAMLError as err:
+        raise ProjectFileError(f"{path}: not valid YAML: {err}") from err
+
+
+def _as_config_string(value: Any) -> str:
+    # The engine hands every config value to the program as a string; objects and arrays as JSON.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)
+
+
+def _strip_secure(value: Any) -> tuple[Any, bool]:
+    """Replace `{secure: ...}` ciphertext (at any depth) by a placeholder. Returns (value, had_secret)."""
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return OFFLINE_SECRET_PLACEHOLDER, True
+        found = False
+        out = {}
+        for key, item in value.items():
+            out[key], secret = _strip_secure(item)
+            found = found or secret
+        return out, found
+    if isinstance(value, list):
+        pairs = [_strip_secure(item) for item in value]
+        return [item for item, _ in pairs], any(secret for _, secret in pairs)
+    return value, False
+
+
+def read_stack_files(project_dir: Path, stack: str) -> StackFiles:
+    project_file = project_dir / "Pulumi.yaml"
+    project_doc = _read_yaml(project_file)
+    if not isinstance(project_doc, dict) or not isinstance(project_doc.get("name"), str):
+        raise ProjectFileError(f"{project_file}: must be a mapping with a `name`.")
+    project = project_doc["name"]
+    stack_file = project_dir / f"Pulumi.{stack}.yaml"
+    if not stack_file.exists():
+        known = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+        raise ProjectFileError(f"{stack_file}: not found; stacks here: {', '.join(known) or 'none'}.")
+    stack_doc = _read_yaml(stack_file) or {}
+    if not isinstance(stack_doc, dict) or not isinstance(stack_doc.get("config") or {}, dict):
+        raise ProjectFileError(f"{stack_file}: must be a mapping with a `config` mapping.")
+
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in (stack_doc.get("config") or {}).items():
+        full_key = key if ":" in key else f"{project}:{key}"
+        plain, secret = _strip_secure(value)
+        config[full_key] = _as_config_string(plain)
+        if secret:
+            secret_keys.append(full_key)
+
+    # Project-level declarations: defaults apply where the stack does not set the key, as the CLI does.
+    declared = project_doc.get("config") or {}
+    if not isinstance(declared, dict):
+        raise ProjectFileError(f"{project_file}: `config` must be a mapping.")
+    for key, spec in declared.items():
+        full_key = key if ":" in key else f"{project}:{key}"
+        if full_key in config or not isinstance(spec, dict):
+            continue
+        if "default" in spec:
+            config[full_key] = _as_config_string(spec["default"])
+        elif "value" in spec:
+            config[full_key] = _as_config_string(spec["value"])
+    return StackFiles(project=project, config=config, secret_keys=secret_keys)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The mock runtime
+
+
+@dataclass
+class Registration:
+    """One resource as the engine received it."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    protect: bool
+    provider: str | None
+    ignore_changes: list[str]
+    raw_inputs: dict[str, Any]
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        """Inputs with every secret value replaced by "[secret]"."""
+        return redact_secrets(self.raw_inputs)
+
+
+def is_secret_value(value: Any) -> bool:
+    return rpc.is_rpc_secret(value)
+
+
+def redact_secrets(value: Any) -> Any:
+    """A copy of `value` with every secret replaced by "[secret]" (and whole-number floats, which is how the
+    wire carries every number, shown as integers)."""
+    if rpc.is_rpc_secret(value):
+        return SECRET_MARK
+    if isinstance(value, dict):
+        return {key: redact_secrets(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact_secrets(item) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _aws_service(type_token: str) -> str:
+    module = type_token.split(":")[1].split("/")[0]
+    return {"index": "iam"}.get(module, module)
+
+
+class _PreviewMocks(pulumi_mocks.Mocks):
+    """Plausible outputs for every resource and the few provider functions the program calls."""
+
+    def __init__(self, aws_account: str):
+        self.aws_account = aws_account
+        self.providers: dict[str, dict[str, Any]] = {}
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        inputs = args.inputs
+        state: dict[str, Any] = dict(inputs)
+        token = args.typ
+        resource_id = f"{args.name}-id"
+        if token.startswith("pulumi:providers:"):
+            self.providers[args.name] = inputs
+            return resource_id, state
+        if token.startswith("aws:"):
+            service = _aws_service(token)
+            physical = inputs.get("name") or inputs.get("registryName") or inputs.get("schemaName") or args.name
+            if token == "aws:kms/key:Key":
+                resource_id = f"{args.name}-0000-4000-8000-000000000000"
+                state["keyId"] = resource_id
+                physical = f"key/{resource_id}"
+            elif token == "aws:ssm/parameter:Parameter":
+                physical = f"parameter{physical}"
+                state["version"] = 1
+                state.pop("valueWo", None)  # write-only: never in state
+            elif token == "aws:iam/policy:Policy":
+                physical = f"policy/{physical}"
+            region = "" if service == "iam" else "eu-west-1"
+            state["arn"] = f"arn:aws:{service}:{region}:{self.aws_account}:{physical}"
+            return resource_id, state
+        if token.startswith("azure-native:"):
+            name = (
+                inputs.get("resourceGroupName")
+                if token == "azure-native:resources:ResourceGroup"
+                else inputs.get("configStoreName")
+                if token == "azure-native:appconfiguration:ConfigurationStore"
+                else None
+            ) or f"{args.name}1a2b3c"
+            state["name"] = name
+            resource_id = f"/subscriptions/{MOCK_AZURE_SUBSCRIPTION}/resourceGroups/mock/providers/{token}/{name}"
+            if token == "azure-native:appconfiguration:ConfigurationStore":
+                state["endpoint"] = f"https://{name}.azconfig.io"
+                state["identity"] = {
+                    **(inputs.get("identity") or {}),
+                    "principalId": "11111111-2222-4333-8444-555555555555",
+                }
+            return resource_id, state
+        if token.startswith("gcp:"):
+            project = inputs.get("project", "mock-project")
+            if token == "gcp:projects/serviceIdentity:ServiceIdentity":
+                email = f"service-{MOCK_GCP_PROJECT_NUMBER}@gcp-sa-aiplatform.iam.gserviceaccount.com"
+                state.update(email=email, member=f"serviceAccount:{email}")
+            resource_id = f"projects/{project}/{args.name}"
+            state.setdefault("name", args.name)
+            return resource_id, state
+        return resource_id, state
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        token = args.token
+        provider_name = (args.provider or "").split("::")[-2] if args.provider else ""
+        provider_inputs = self.providers.get(provider_name, {})
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            arn = f"arn:aws:iam::{self.aws_account}:user/offline-preview"
+            return {
+                "accountId": self.aws_account,
+                "arn": arn,
+                "userId": "AIDAOFFLINEPREVIEW",
+                "id": self.aws_account,
+            }, []
+        if token == "aws:index/getPartition:getPartition":
+            return {
+                "partition": "aws",
+                "dnsSuffix": "amazonaws.com",
+                "reverseDnsPrefix": "com.amazonaws",
+                "id": "aws",
+            }, []
+        if token == "aws:index/getRegion:getRegion":
+            region = provider_inputs.get("region", "eu-west-1")
+            return {"region": region, "name": region, "endpoint": f"ec2.{region}.amazonaws.com", "id": region}, []
+        if token == "azure-native:authorization:getClientConfig":
+            subscription = provider_inputs.get("subscriptionId", MOCK_AZURE_SUBSCRIPTION)
+            return {
+                "clientId": "22222222-3333-4444-8555-666666666666",
+                "objectId": "33333333-4444-4555-8666-777777777777",
+                "subscriptionId": subscription,
+                "tenantId": "44444444-5555-4666-8777-888888888888",
+            }, []
+        # An invoke the program makes but this preview does not know would silently return all-None fields;
+        # fail instead, so a new invoke gets a mock here.
+        raise NotImplementedError(f"the offline preview has no mock for provider function {token}")
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: _PreviewMocks):
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        urn = response.urn
+        registration = Registration(
+            urn=urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent or None,
+            custom=bool(request.custom),
+            protect=bool(request.protect),
+            provider=request.provider or None,
+            ignore_changes=list(request.ignoreChanges),
+            raw_inputs=rpc.deserialize_properties(request.object),
+            state=dict(self.resources[urn].state) if urn in self.resources else {},
+        )
+        self.registrations.append(registration)
+        return response
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Evaluating the program
+
+
+@dataclass
+class StackOutput:
+    value: Any
+    secret: bool
+
+
+@dataclass
+class Evaluation:
+    project: str
+    stack: str
+    resources: list[Registration]
+    outputs: dict[str, StackOutput]
+
+    def of_type(self, type_token: str) -> list[Registration]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def named(self, name: str) -> Registration:
+        matches = [r for r in self.resources if r.name == name]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} resources are named {name!r}")
+        return matches[0]
+
+    def children_of(self, parent: Registration) -> list[Registration]:
+        return [r for r in self.resources if r.parent == parent.urn]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "resources": [
+                {
+                    "type": r.type,
+                    "name": r.name,
+                    "parent": r.parent,
+                    "urn": r.urn,
+                    "custom": r.custom,
+                    "protect": r.protect,
+                    "provider": r.provider,
+                    "ignoreChanges": r.ignore_changes,
+                    "inputs": r.inputs,
+                }
+                for r in sorted(self.resources, key=lambda r: r.urn)
+            ],
+            "outputs": {name: SECRET_MARK if out.secret else out.value for name, out in self.outputs.items()},
+        }
+
+
+def _resolve(value: Any) -> StackOutput:
+    output = pulumi.Output.from_input(value)
+    return StackOutput(value=_sync_await(output.future()), secret=bool(_sync_await(output.is_secret())))
+
+
+def evaluate(
+    project_dir: Path,
+    stack: str,
+    *,
+    config: Mapping[str, str] | None = None,
+    secret_keys: list[str] | None = None,
+    program: Path | None = None,
+) -> Evaluation:
+    """Run the program of `project_dir` for `stack` on the mock runtime and return what it registered.
+
+    `config`/`secret_keys` replace what the stack files say (tests use them for bad or unusual configs);
+    otherwise the files are read as the CLI reads them. Exceptions raised by the program propagate, among
+    them `pulumi.RunError` subclasses for unusable config or contract files.
+    """
+    project_dir = project_dir.resolve()
+    files = read_stack_files(project_dir, stack) if config is None else None
+    project = files.project if files else _read_yaml(project_dir / "Pulumi.yaml")["name"]
+    flat = dict(files.config) if files else dict(config or {})
+    secrets = list(files.secret_keys) if files else list(secret_keys or [])
+
+    # The mocked caller identity is the stack's own account when it names one, as STS would answer.
+    account = MOCK_AWS_ACCOUNT
+    with contextlib.suppress(json.JSONDecodeError, AttributeError):
+        account = json.loads(flat.get(f"{project}:aws", "{}")).get("accountId") or account
+
+    # A fresh runtime for every evaluation: config, root stack resource, and outstanding work from a prior run.
+    pulumi.runtime.set_all_config(flat, secrets)
+    settings.ROOT.set(None)
+    mocks = _PreviewMocks(account)
+    monitor = _RecordingMonitor(mocks)
+    pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+
+    main = program or project_dir / "__main__.py"
+    added_path = str(project_dir) not in sys.path
+    if added_path:
+        sys.path.insert(0, str(project_dir))
+
+    def run_program() -> None:
+        runpy.run_path(str(main), run_name="__main__")
+
+    try:
+        _sync_await(run_pulumi_func(run_program))
+        root = settings.get_root_resource()
+        raw_outputs: dict[str, Any] = dict(getattr(root, "outputs", {}) or {})
+        outputs = {name: _resolve(value) for name, value in raw_outputs.items()}
+    finally:
+        if added_path:
+            sys.path.remove(str(project_dir))
+    return Evaluation(project=project, stack=stack, resources=monitor.registrations, outputs=outputs)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The `ml-infra preview` command
+
+# The few inputs worth a glance in the tree view, per resource type; the JSON output has them all.
+_SHOWN_INPUTS: dict[str, tuple[str, ...]] = {
+    "aws:kms/key:Key": ("enableKeyRotation", "deletionWindowInDays"),
+    "aws:kms/alias:Alias": ("name",),
+    "aws:ssm/parameter:Parameter": ("name", "type", "tier", "keyId"),
+    "aws:iam/policy:Policy": ("name",),
+    "aws:glue/registry:Registry": ("registryName",),
+    "aws:glue/schema:Schema": ("schemaName", "dataFormat", "compatibility"),
+    "azure-native:resources:ResourceGroup": ("resourceGroupName", "location"),
+    "azure-native:appconfiguration:ConfigurationStore": ("sku", "disableLocalAuth", "publicNetworkAccess"),
+    "azure-native:appconfiguration:KeyValue": ("keyValueName",),
+    "gcp:kms/cryptoKey:CryptoKey": ("name", "rotationPeriod"),
+    "gcp:vertex/aiMetadataStore:AiMetadataStore": ("name", "region", "encryptionSpec"),
+    "gcp:vertex/aiFeatureOnlineStore:AiFeatureOnlineStore": ("name", "region", "encryptionSpec"),
+}
+
+
+def _summary(registration: Registration) -> str:
+    inputs = registration.inputs
+    shown = _SHOWN_INPUTS.get(registration.type)
+    if shown is None:
+        return ""
+    parts = []
+    for key in shown:
+        if key in inputs:
+            value = inputs[key]
+            text = json.dumps(value, separators=(",", ":")) if isinstance(value, dict | list | bool) else str(value)
+            parts.append(f"{key}={text}")
+    return "  " + " ".join(parts) if parts else ""
+
+
+def _tree_lines(evaluation: Evaluation) -> Iterator[str]:
+    by_parent: dict[str | None, list[Registration]] = {}
+    urns = {r.urn for r in evaluation.resources}
+    for registration in evaluation.resources:
+        parent = registration.parent if registration.parent in urns else None
+        by_parent.setdefault(parent, []).append(registration)
+
+    def walk(parent: str | None, depth: int) -> Iterator[str]:
+        # Registration order depends on when outputs resolve; sort so that two runs print the same tree.
+        for registration in sorted(by_parent.get(parent, []), key=lambda r: (r.custom, r.name)):
+            flag = " [protected]" if registration.protect else ""
+            yield f"{'  ' * depth}{registration.type}  {registration.name}{flag}{_summary(registration)}"
+            yield from walk(registration.urn, depth + 1)
+
+    yield from walk(None, 1)
+
+
+def render_text(evaluation: Evaluation) -> str:
+    lines = [f"Stack {evaluation.project}/{evaluation.stack}: {len(evaluation.resources)} resources"]
+    lines += list(_tree_lines(evaluation))
+    lines.append("Outputs:")
+    for name, output in sorted(evaluation.outputs.items()):
+        shown = SECRET_MARK if output.secret else json.dumps(output.value)
+        lines.append(f"  {name}: {shown}")
+    return "\n".join(lines)
+
+
+def run_preview_command(stack: str, project_dir: Path, as_json: bool) -> int:
+    """The `ml-infra preview` command. Returns the exit status: 0 ok, 2 unusable config or files."""
+    from rich.console import Console
+
+    from ml_infra.program_inputs import ContractFilesError, StackConfigError
+
+    err = Console(stderr=True, highlight=False)
+    try:
+        evaluation = evaluate(project_dir, stack)
+    except (StackConfigError, ContractFilesError, ProjectFileError) as error:
+        err.print(f"[bold red]error:[/] {error}", markup=True, soft_wrap=True)
+        return 2
+    if as_json:
+        print(json.dumps(evaluation.to_json(), indent=2, sort_keys=False))
+    else:
+        print(render_text(evaluation))
+    return 0

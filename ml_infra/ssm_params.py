@@ -1,0 +1,276 @@
+"""Model parameters and secrets in AWS SSM Parameter Store, under `/<project>/<env>/<model>/<key>`.
+
+Per stack: one customer-managed KMS key (rotation on, explicit key policy, deletion window) that encrypts every
+SecureString. Per model: one parameter per key (String, StringList or SecureString), the declared schema
+(`_schema`), the first release (`_release/initial`) and the active-release pointer (`_release/active`) that the
+run-time library in `ml_infra.modelconfig` reads, and a customer-managed IAM policy that lets an application
+read exactly that model's path and decrypt exactly that model's parameters with exactly that key.
+
+Ownership: Pulumi seeds values and owns which keys exist and their declared types (`_schema`). After the first
+deployment values change at run time (`ml-infra config set / release / activate`), so the values of the key
+parameters, the initial release and the pointer are `ignore_changes`: neither `pulumi up` nor `pulumi refresh`
+followed by `pulumi up` reverts an operator's change.
+
+SecureString plaintext never reaches Pulumi state: it is sent through the provider's write-only `value_wo`,
+and rewritten only when the parameter's `secretVersion` is bumped in the stack config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from ml_infra.modelconfig.layout import (
+    KeySchema,
+    ModelSchema,
+    ReleasedKey,
+    ReleaseDocument,
+    SsmType,
+    active_release_parameter_name,
+    model_path,
+    parameter_name,
+    release_parameter_name,
+    schema_parameter_name,
+)
+from ml_infra.stack_config import ModelConfig, ParameterConfig, ssm_tier_for
+
+INITIAL_RELEASE_ID = "initial"
+
+_SSM_TYPES = {
+    "String": aws.ssm.ParameterType.STRING,
+    "StringList": aws.ssm.ParameterType.STRING_LIST,
+    "SecureString": aws.ssm.ParameterType.SECURE_STRING,
+}
+
+# Values that the run-time library changes after the first deployment: Pulumi must not revert them.
+RUNTIME_OWNED = ["value"]
+
+
+@dataclass
+class ModelParametersArgs:
+    project: str
+    environment: str
+    models: Mapping[str, ModelConfig]
+    kms_deletion_window_days: int
+    protect: bool
+
+
+def key_schema(parameter: ParameterConfig) -> KeySchema:
+    return KeySchema(
+        ssm_type=parameter.type,
+        value_type=parameter.effective_value_type,
+        description=parameter.description,
+        allowed_pattern=parameter.allowed_pattern,
+        minimum=parameter.minimum,
+        maximum=parameter.maximum,
+        allowed_values=parameter.allowed_values,
+    )
+
+
+class ModelParameters(pulumi.ComponentResource):
+    """The SSM parameters of every model of a stack, their KMS key and their read policies."""
+
+    key: aws.kms.Key
+    key_alias: aws.kms.Alias
+    parameters: dict[str, dict[str, aws.ssm.Parameter]]
+    schemas: dict[str, aws.ssm.Parameter]
+    initial_releases: dict[str, aws.ssm.Parameter]
+    active_releases: dict[str, aws.ssm.Parameter]
+    read_policies: dict[str, aws.iam.Policy]
+    read_policy_documents: dict[str, pulumi.Output[str]]
+
+    def __init__(self, name: str, args: ModelParametersArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("ml-infra:ssm_params:ModelParameters", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
+
+        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self))
+        partition = aws.get_partition_output(opts=pulumi.InvokeOptions(parent=self))
+        region = aws.get_region_output(opts=pulumi.InvokeOptions(parent=self))
+        account_root = pulumi.Output.concat("arn:", partition.partition, ":iam::", identity.account_id, ":root")
+
+        self.key = aws.kms.Key(
+            f"{name}-key",
+            description=f"Encrypts the SecureString model parameters of {args.project}/{args.environment}.",
+            key_usage="ENCRYPT_DECRYPT",
+            customer_master_key_spec="SYMMETRIC_DEFAULT",
+            enable_key_rotation=True,
+            rotation_period_in_days=365,
+            deletion_window_in_days=args.kms_deletion_window_days,
+            policy=pulumi.Output.json_dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            # The account administers the key and grants its use through IAM policies (such
+                            # as the read policies below). Without this statement the key could become
+                            # unmanageable; it names the account, never "*".
+                            "Sid": "AccountManagesKeyThroughIam",
+                            "Effect": "Allow",
+                            "Principal": {"AWS": account_root},
+                            "Action": "kms:*",
+                            "Resource": "*",
+                        }
+                    ],
+                }
+            ),
+            opts=stateful,
+        )
+        self.key_alias = aws.kms.Alias(
+            f"{name}-key-alias",
+            name=f"alias/{args.project}-{args.environment}-model-parameters",
+            target_key_id=self.key.key_id,
+            opts=child,
+        )
+
+        self.parameters = {}
+        self.schemas = {}
+        self.initial_releases = {}
+        self.active_releases = {}
+        self.read_policies = {}
+        self.read_policy_documents = {}
+        for model, model_config in args.models.items():
+            self._declare_model(name, args, model, model_config, region.region, identity.account_id, partition)
+
+        self.register_outputs(
+            {
+                "key_arn": self.key.arn,
+                "read_policy_arns": {model: policy.arn for model, policy in self.read_policies.items()},
+            }
+        )
+
+    def _declare_model(
+        self,
+        name: str,
+        args: ModelParametersArgs,
+        model: str,
+        model_config: ModelConfig,
+        region: pulumi.Output[str],
+        account_id: pulumi.Output[str],
+        partition: pulumi.Output[aws.GetPartitionResult],
+    ) -> None:
+        project, env = args.project, args.environment
+        stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
+        runtime_owned = pulumi.ResourceOptions(parent=self, protect=args.protect, ignore_changes=RUNTIME_OWNED)
+
+        declared: dict[str, aws.ssm.Parameter] = {}
+        for key, parameter in model_config.parameters.items():
+            secure = parameter.type == "SecureString"
+            declared[key] = aws.ssm.Parameter(
+                f"{name}-{model}-{key}",
+                name=parameter_name(project, env, model, key),
+                type=_SSM_TYPES[parameter.type],
+                description=parameter.description or None,
+                tier=parameter.tier,
+                allowed_pattern=parameter.allowed_pattern,
+                value=None if secure else parameter.stored_text(),
+                key_id=self.key.arn if secure else None,
+                # Write-only: sent to AWS, never stored in Pulumi state; rewritten when the version changes.
+                value_wo=pulumi.Output.secret(parameter.secret.value.get_secret_value())
+                if secure and parameter.secret is not None
+                else None,
+                value_wo_version=parameter.secret_version if secure else None,
+                # A SecureString is written only when its secretVersion changes, so it has no value to ignore.
+                opts=stateful if secure else runtime_owned,
+            )
+        self.parameters[model] = declared
+
+        schema = ModelSchema(
+            project=project,
+            environment=env,
+            model=model,
+            keys={key: key_schema(parameter) for key, parameter in model_config.parameters.items()},
+        )
+        schema_text = schema.model_dump_json()
+        self.schemas[model] = aws.ssm.Parameter(
+            f"{name}-{model}-schema",
+            name=schema_parameter_name(project, env, model),
+            type=aws.ssm.ParameterType.STRING,
+            value=schema_text,
+            tier=ssm_tier_for(len(schema_text.encode("utf-8"))),
+            description=f"Declared configuration keys of model {model} (owned by Pulumi).",
+            opts=stateful,
+        )
+
+        ssm_types: dict[str, SsmType] = {key: parameter.type for key, parameter in model_config.parameters.items()}
+        versions = {key: parameter.version for key, parameter in declared.items()}
+
+        def initial_release(resolved: Mapping[str, int]) -> str:
+            return ReleaseDocument(
+                release_id=INITIAL_RELEASE_ID,
+                project=project,
+                environment=env,
+                model=model,
+                keys={key: ReleasedKey(version=int(resolved[key]), ssm_type=ssm_types[key]) for key in resolved},
+                created_by="pulumi",
+                note="Seeded by the Pulumi program at the first deployment.",
+            ).model_dump_json()
+
+        release_text = pulumi.Output.all(**versions).apply(initial_release)
+        # Both documents are a few hundred bytes per key; the Advanced tier is only needed past 4 KB, which a
+        # model reaches at about 60 keys. The size is known before deployment from the key names alone.
+        estimated = len(initial_release({key: 1 for key in declared}).encode("utf-8")) + 8 * len(declared)
+        release_tier = ssm_tier_for(estimated)
+        self.initial_releases[model] = aws.ssm.Parameter(
+            f"{name}-{model}-release-initial",
+            name=release_parameter_name(project, env, model, INITIAL_RELEASE_ID),
+            type=aws.ssm.ParameterType.STRING,
+            value=release_text,
+            tier=release_tier,
+            description=f"The first release of model {model}, seeded by Pulumi (immutable).",
+            opts=runtime_owned,
+        )
+        self.active_releases[model] = aws.ssm.Parameter(
+            f"{name}-{model}-release-active",
+            name=active_release_parameter_name(project, env, model),
+            type=aws.ssm.ParameterType.STRING,
+            value=release_text,
+            tier=release_tier,
+            description=f"The active release of model {model}; changed by `ml-infra config activate`.",
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                protect=args.protect,
+                ignore_changes=RUNTIME_OWNED,
+                depends_on=[self.initial_releases[model]],
+            ),
+        )
+
+        path_arn = pulumi.Output.concat(
+            "arn:", partition.partition, ":ssm:", region, ":", account_id, ":parameter", model_path(project, env, model)
+        )
+        document = pulumi.Output.json_dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "ReadModelParameters",
+                        "Effect": "Allow",
+                        "Action": ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"],
+                        "Resource": [path_arn, pulumi.Output.concat(path_arn, "/*")],
+                    },
+                    {
+                        # SSM encrypts each SecureString with its own ARN as encryption context: the condition
+                        # limits decryption to this model's parameters, read through SSM.
+                        "Sid": "DecryptModelSecrets",
+                        "Effect": "Allow",
+                        "Action": "kms:Decrypt",
+                        "Resource": self.key.arn,
+                        "Condition": {
+                            "StringEquals": {"kms:ViaService": pulumi.Output.concat("ssm.", region, ".amazonaws.com")},
+                            "StringLike": {"kms:EncryptionContext:PARAMETER_ARN": pulumi.Output.concat(path_arn, "/*")},
+                        },
+                    },
+                ],
+            }
+        )
+        self.read_policy_documents[model] = document
+        self.read_policies[model] = aws.iam.Policy(
+            f"{name}-{model}-read",
+            name=f"{project}-{env}-{model}-read-config",
+            description=f"Read the configuration of model {model} in {env} and decrypt its secrets.",
+            policy=document,
+            opts=pulumi.ResourceOptions(parent=self),
+        )

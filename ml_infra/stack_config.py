@@ -1,0 +1,672 @@
+"""The stack configuration: one typed model of everything a stack's `Pulumi.<stack>.yaml` may say, validated in
+one place before any resource is declared.
+
+`build_stack_config` takes the raw Pulumi config of one project namespace (values as the engine delivers them:
+strings, objects as JSON text) and the set of keys that are secret, and returns a checked `StackConfig` or
+raises `ConfigError` listing every problem at once, each naming the config key, the bad value (secrets
+redacted) and what is allowed. Components receive the checked model, never `pulumi.Config`.
+
+This module imports no Pulumi SDK: the offline preview, the tests and the README's config reference all use it
+as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from ml_infra.modelconfig.layout import KEY_PATTERN, MODEL_NAME_PATTERN, RESERVED_PREFIX, SsmType, ValueType
+
+Environment = Literal["dev", "staging", "prod"]
+
+# SSM Parameter Store's size limits per tier: values up to 4 KB fit the free Standard tier, up to 8 KB need
+# the Advanced tier, larger values are refused by the service.
+SSM_STANDARD_MAX_BYTES = 4096
+SSM_ADVANCED_MAX_BYTES = 8192
+
+# One tag set is applied on all three clouds, so tags follow the strictest rules of the three (GCP labels).
+TAG_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+TAG_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+SECRET_KEY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,99}$")
+AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+AWS_ACCOUNT_ID = re.compile(r"^\d{12}$")
+GCP_PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+GCP_REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
+AZURE_LOCATION = re.compile(r"^[a-z][a-z0-9]{2,39}$")
+UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+REDACTED = "[redacted]"
+
+
+class _Strict(BaseModel):
+    """Base of every config section: camelCase keys as in the stack file, unknown keys refused, immutable."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, hide_input_in_errors=False
+    )
+
+
+def _matching(pattern: re.Pattern[str], allowed: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(f"must be {allowed}")
+        return value
+
+    return AfterValidator(check)
+
+
+class SecretRef:
+    """A SecureString's value: the name of the secret config key that holds it, and the decrypted value.
+
+    Only `build_stack_config` creates these, from the config the engine delivers; a stack file cannot write
+    one, so a plaintext secret can never enter the model from YAML.
+    """
+
+    __slots__ = ("config_key", "value")
+
+    def __init__(self, config_key: str, value: SecretStr):
+        self.config_key = config_key
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"SecretRef({self.config_key!r}, {REDACTED})"
+
+
+def _parameter_size_problem(size: int) -> str | None:
+    if size > SSM_ADVANCED_MAX_BYTES:
+        return f"is {size} bytes; SSM parameters hold at most {SSM_ADVANCED_MAX_BYTES} bytes (Advanced tier)"
+    return None
+
+
+def ssm_tier_for(size: int) -> Literal["Standard", "Advanced"]:
+    """The cheapest SSM tier that holds a value of `size` bytes (UTF-8)."""
+    return "Standard" if size <= SSM_STANDARD_MAX_BYTES else "Advanced"
+
+
+_DEFAULT_VALUE_TYPE: dict[str, ValueType] = {"String": "string", "StringList": "list", "SecureString": "secret"}
+_ALLOWED_VALUE_TYPES: dict[str, set[str]] = {
+    "String": {"string", "integer", "number", "boolean", "json"},
+    "StringList": {"list"},
+    "SecureString": {"secret"},
+}
+
+
+def _check_typed_value(value: str, value_type: str) -> str | None:
+    """Why `value` is not a valid `value_type`, or None. The loader of the run-time library converts the same
+    way (ml_infra.modelconfig), so a value that passes here loads there."""
+    try:
+        if value_type == "integer":
+            int(value)
+        elif value_type == "number":
+            float(value)
+        elif value_type == "boolean" and value not in ("true", "false"):
+            return "must be true or false"
+        elif value_type == "json":
+            json.loads(value)
+    except ValueError:
+        return f"is not a valid {value_type}"
+    return None
+
+
+class ParameterConfig(_Strict):
+    """One configuration key of a model, stored as one SSM parameter."""
+
+    type: SsmType = Field("String", description="SSM type: String, StringList or SecureString.")
+    value: str | None = Field(None, description="String only: the value (numbers and booleans are written as text).")
+    values: list[str] | None = Field(None, description="StringList only: the items (no commas inside an item).")
+    secret: SecretRef | None = Field(
+        None,
+        description="SecureString only: the name of the secret config key holding the value "
+        "(`pulumi config set --secret <name> ...`).",
+    )
+    secret_version: int = Field(
+        1, ge=1, description="SecureString only: bump after changing the secret so the new value is written."
+    )
+    value_type: ValueType | None = Field(
+        None,
+        description="Type applications load: string, integer, number, boolean, json (String); list (StringList); "
+        "secret (SecureString). Default from the SSM type.",
+    )
+    description: str = Field("", max_length=1024, description="Shown in SSM and in the run-time tools.")
+    allowed_pattern: str | None = Field(None, max_length=1024, description="Regular expression the value must match.")
+    minimum: float | None = Field(None, description="integer/number only: smallest allowed value.")
+    maximum: float | None = Field(None, description="integer/number only: largest allowed value.")
+    allowed_values: list[str] | None = Field(None, min_length=1, description="string only: the allowed values.")
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _scalar_as_text(cls, value: Any) -> Any:
+        # YAML gives numbers and booleans; SSM stores text. Booleans are written the way the loader reads them.
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int | float):
+            return str(value)
+        return value
+
+    @field_validator("values")
+    @classmethod
+    def _list_items(cls, values: list[str] | None) -> list[str] | None:
+        if values is None:
+            return None
+        if not values:
+            raise ValueError("must have at least one item (SSM refuses an empty StringList)")
+        for index, item in enumerate(values):
+            if "," in item:
+                raise ValueError(f"item {index} ({item!r}) contains a comma; StringList items are comma-separated")
+            if not item:
+                raise ValueError(f"item {index} is empty; StringList items must be non-empty")
+        return values
+
+    @field_validator("secret", mode="before")
+    @classmethod
+    def _resolve_secret(cls, name: Any, info: ValidationInfo) -> Any:
+        if name is None:
+            return None
+        if not isinstance(name, str) or not SECRET_KEY_NAME.match(name):
+            raise ValueError("must be the name of a secret config key (letters, digits, '-', '_')")
+        context = info.context or {}
+        project = context.get("project", "<project>")
+        secret_values: Mapping[str, str] = context.get("secret_values", {})
+        plain_keys: set[str] = context.get("plain_keys", set())
+        if name in plain_keys:
+            raise ValueError(
+                f"names config key '{project}:{name}', which is stored in plain text; store it encrypted with "
+                f"`pulumi config set --secret {name} <value>`"
+            )
+        if name not in secret_values:
+            raise ValueError(
+                f"names config key '{project}:{name}', which is not set; set it with "
+                f"`pulumi config set --secret {name} <value>`"
+            )
+        return SecretRef(name, SecretStr(secret_values[name]))
+
+    @field_validator("allowed_pattern")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise ValueError(f"is not a valid regular expression: {err}") from err
+        return pattern
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ParameterConfig:
+        problems: list[str] = []
+        given = {
+            "value": self.value is not None,
+            "values": self.values is not None,
+            "secret": self.secret is not None,
+        }
+        needed = {"String": "value", "StringList": "values", "SecureString": "secret"}[self.type]
+        if not given[needed]:
+            problems.append(f"a {self.type} parameter needs `{needed}`")
+        for other in sorted(k for k, v in given.items() if v and k != needed):
+            if self.type == "SecureString" and other == "value":
+                problems.append(
+                    "a SecureString takes its value from the secret config key named by `secret`; `value` would "
+                    "put the secret in the stack file in plain text"
+                )
+            else:
+                problems.append(f"`{other}` does not apply to a {self.type} parameter (use `{needed}`)")
+        value_type = self.value_type or _DEFAULT_VALUE_TYPE[self.type]
+        if value_type not in _ALLOWED_VALUE_TYPES[self.type]:
+            allowed = ", ".join(sorted(_ALLOWED_VALUE_TYPES[self.type]))
+            problems.append(f"valueType {value_type!r} does not fit a {self.type}; allowed: {allowed}")
+        if (self.minimum is not None or self.maximum is not None) and value_type not in ("integer", "number"):
+            problems.append("minimum/maximum apply only to valueType integer or number")
+        if self.allowed_values is not None and value_type != "string":
+            problems.append("allowedValues applies only to valueType string")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+        text = self.stored_text(reveal=True)
+        if text is None:  # pragma: no cover - excluded by the checks above
+            return self
+        secret = self.type == "SecureString"
+        shown = REDACTED if secret else repr(text)
+        size_problem = _parameter_size_problem(len(text.encode("utf-8")))
+        if size_problem:
+            problems.append(f"value {size_problem}")
+        if self.allowed_pattern is not None and not re.fullmatch(self.allowed_pattern, text):
+            problems.append(f"value {shown} does not match allowedPattern {self.allowed_pattern!r}")
+        type_problem = _check_typed_value(text, value_type)
+        if type_problem:
+            problems.append(f"value {shown} {type_problem}")
+        elif value_type in ("integer", "number"):
+            number = float(text)
+            if self.minimum is not None and number < self.minimum:
+                problems.append(f"value {shown} is below minimum {self.minimum:g}")
+            if self.maximum is not None and number > self.maximum:
+                problems.append(f"value {shown} is above maximum {self.maximum:g}")
+        if self.allowed_values is not None and text not in self.allowed_values:
+            problems.append(f"value {shown} is not one of the allowedValues {self.allowed_values}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def effective_value_type(self) -> ValueType:
+        return self.value_type or _DEFAULT_VALUE_TYPE[self.type]
+
+    def stored_text(self, *, reveal: bool = False) -> str | None:
+        """The text SSM stores. A SecureString's text is returned only with reveal=True."""
+        if self.type == "String":
+            return self.value
+        if self.type == "StringList":
+            return ",".join(self.values or [])
+        if self.secret is None:
+            return None
+        return self.secret.value.get_secret_value() if reveal else REDACTED
+
+    @property
+    def tier(self) -> Literal["Standard", "Advanced"]:
+        text = self.stored_text(reveal=True) or ""
+        return ssm_tier_for(len(text.encode("utf-8")))
+
+
+def _check_parameter_key(key: str) -> str:
+    if key.startswith(RESERVED_PREFIX):
+        raise ValueError(f"key {key!r} starts with '{RESERVED_PREFIX}', which is reserved for releases")
+    if not KEY_PATTERN.match(key):
+        raise ValueError(f"key {key!r} must be 1-128 characters: letters, digits, '_', '.', '-'")
+    return key
+
+
+def _check_model_name(name: str) -> str:
+    if not MODEL_NAME_PATTERN.match(name):
+        raise ValueError(
+            f"model name {name!r} must be 1-63 characters: lower-case letters, digits and '-', starting with a letter"
+        )
+    return name
+
+
+ParameterKey = Annotated[str, AfterValidator(_check_parameter_key)]
+ModelName = Annotated[str, AfterValidator(_check_model_name)]
+
+
+class ModelConfig(_Strict):
+    """A model served by the platform, and its configuration keys."""
+
+    description: str = Field("", max_length=512, description="What the model is for.")
+    parameters: dict[ParameterKey, ParameterConfig] = Field(
+        default_factory=dict, description="Configuration keys, stored at /<project>/<env>/<model>/<key>."
+    )
+
+
+class AwsSettings(_Strict):
+    region: Annotated[str, _matching(AWS_REGION, "an AWS region such as eu-west-1")] = Field(
+        description="Region of every AWS resource (explicit provider)."
+    )
+    account_id: Annotated[str, _matching(AWS_ACCOUNT_ID, "a 12-digit AWS account id")] | None = Field(
+        None, description="The only account the provider may deploy to. Required in prod."
+    )
+
+
+class FeatureOnlineStoreSettings(_Strict):
+    min_node_count: int = Field(1, ge=1, le=1000, description="Bigtable autoscaling: fewest nodes.")
+    max_node_count: int = Field(3, ge=1, le=1000, description="Bigtable autoscaling: most nodes.")
+    cpu_utilization_target: int = Field(60, ge=10, le=80, description="Bigtable autoscaling: target CPU percent.")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> FeatureOnlineStoreSettings:
+        if self.max_node_count < self.min_node_count:
+            raise ValueError(
+                f"maxNodeCount ({self.max_node_count}) must be at least minNodeCount ({self.min_node_count})"
+            )
+        return self
+
+
+class GcpSettings(_Strict):
+    project: Annotated[str, _matching(GCP_PROJECT_ID, "a GCP project id (6-30 lower-case letters, digits, '-')")] = (
+        Field(description="Project of every GCP resource (explicit provider).")
+    )
+    region: Annotated[str, _matching(GCP_REGION, "a GCP region such as europe-west4")] = Field(
+        description="Region of the Vertex AI resources and their KMS key ring."
+    )
+    key_rotation_days: int = Field(90, ge=1, le=365, description="Rotation period of the Vertex AI CMEK key.")
+    feature_online_store: FeatureOnlineStoreSettings = Field(
+        default_factory=lambda: FeatureOnlineStoreSettings.model_validate({}),
+        description="Vertex AI feature online store sizing.",
+    )
+
+
+class AzureSettings(_Strict):
+    location: Annotated[str, _matching(AZURE_LOCATION, "an Azure location such as westeurope")] = Field(
+        description="Location of every Azure resource (explicit provider)."
+    )
+    subscription_id: Annotated[str, _matching(UUID, "an Azure subscription id (a UUID)")] | None = Field(
+        None, description="The subscription to deploy to. Required in prod."
+    )
+    sku: Literal["standard", "premium"] = Field("standard", description="App Configuration SKU (free is refused).")
+    soft_delete_retention_days: int = Field(
+        7, ge=1, le=7, description="Days a deleted App Configuration store can be recovered."
+    )
+
+
+def _check_tag_key(key: str) -> str:
+    if not TAG_KEY.match(key):
+        raise ValueError(f"tag key {key!r} must be 1-63 lower-case letters, digits, '_' or '-' (GCP label rules)")
+    return key
+
+
+def _check_tag_value(value: str) -> str:
+    if not TAG_VALUE.match(value):
+        raise ValueError(f"tag value {value!r} must be 0-63 lower-case letters, digits, '_' or '-' (GCP label rules)")
+    return value
+
+
+TagKey = Annotated[str, AfterValidator(_check_tag_key)]
+TagValue = Annotated[str, AfterValidator(_check_tag_value)]
+
+
+class StackConfig(_Strict):
+    """Everything one stack configures. Keys are the stack file's `ml-infra:<key>` entries."""
+
+    project: str = Field(exclude=True, description="Pulumi project name (from Pulumi.yaml).")
+    stack: str = Field(exclude=True, description="Pulumi stack name.")
+    environment: Environment = Field(
+        description="Environment tier: dev, staging or prod. prod enforces the hardened settings."
+    )
+    aws_enabled: bool = Field(True, description="Deploy the AWS part (SSM parameters, Glue contracts).")
+    gcp_enabled: bool = Field(False, description="Deploy the GCP part (Vertex AI metadata and feature stores).")
+    azure_enabled: bool = Field(False, description="Deploy the Azure part (App Configuration store).")
+    protect_stateful_resources: bool = Field(
+        True, description="Protect keys, registries, stores and parameters from deletion. Must be true in prod."
+    )
+    allow_public_network_access: bool = Field(
+        False, description="Let the Azure App Configuration store accept public traffic. Must be false in prod."
+    )
+    kms_deletion_window_days: int = Field(
+        30, ge=7, le=30, description="Days a deleted AWS KMS key can be recovered (7-30). Must be 30 in prod."
+    )
+    aws: AwsSettings | None = Field(
+        None, validate_default=True, description="AWS settings. Required when awsEnabled is true."
+    )
+    gcp: GcpSettings | None = Field(
+        None, validate_default=True, description="GCP settings. Required when gcpEnabled is true."
+    )
+    azure: AzureSettings | None = Field(
+        None, validate_default=True, description="Azure settings. Required when azureEnabled is true."
+    )
+    models: dict[ModelName, ModelConfig] = Field(
+        default_factory=dict, description="The models and their configuration keys."
+    )
+    tags: dict[TagKey, TagValue] = Field(
+        default_factory=dict, description="Extra tags/labels on every resource that takes them."
+    )
+
+    @field_validator("protect_stateful_resources")
+    @classmethod
+    def _prod_protects(cls, value: bool, info: ValidationInfo) -> bool:
+        if info.data.get("environment") == "prod" and not value:
+            raise ValueError("must be true in prod: stateful resources are protected from deletion there")
+        return value
+
+    @field_validator("allow_public_network_access")
+    @classmethod
+    def _prod_private(cls, value: bool, info: ValidationInfo) -> bool:
+        if info.data.get("environment") == "prod" and value:
+            raise ValueError("must be false in prod: the configuration store accepts private traffic only")
+        return value
+
+    @field_validator("kms_deletion_window_days")
+    @classmethod
+    def _prod_window(cls, value: int, info: ValidationInfo) -> int:
+        if info.data.get("environment") == "prod" and value != 30:
+            raise ValueError("must be 30 in prod, so that a key scheduled for deletion by mistake can be recovered")
+        return value
+
+    @field_validator("aws")
+    @classmethod
+    def _aws_needed(cls, value: AwsSettings | None, info: ValidationInfo) -> AwsSettings | None:
+        if info.data.get("aws_enabled") and value is None:
+            raise ValueError('is required when awsEnabled is true, e.g. {"region": "eu-west-1"}')
+        if value is not None and info.data.get("environment") == "prod" and value.account_id is None:
+            raise ValueError("needs accountId in prod, so that the stack can only deploy to that account")
+        return value
+
+    @field_validator("gcp")
+    @classmethod
+    def _gcp_needed(cls, value: GcpSettings | None, info: ValidationInfo) -> GcpSettings | None:
+        if info.data.get("gcp_enabled") and value is None:
+            raise ValueError(
+                'is required when gcpEnabled is true, e.g. {"project": "my-ml-dev", "region": "europe-west4"}'
+            )
+        return value
+
+    @field_validator("azure")
+    @classmethod
+    def _azure_needed(cls, value: AzureSettings | None, info: ValidationInfo) -> AzureSettings | None:
+        if info.data.get("azure_enabled") and value is None:
+            raise ValueError('is required when azureEnabled is true, e.g. {"location": "westeurope"}')
+        if value is not None and info.data.get("environment") == "prod" and value.subscription_id is None:
+            raise ValueError("needs subscriptionId in prod, so that the stack can only deploy to that subscription")
+        return value
+
+    @property
+    def is_prod(self) -> bool:
+        return self.environment == "prod"
+
+    def standard_tags(self) -> dict[str, str]:
+        """Tags every resource carries: who manages it and where it belongs, plus the stack's own tags."""
+        return {
+            "project": self.project,
+            "environment": self.environment,
+            "stack": self.stack,
+            "managed-by": "pulumi",
+            **self.tags,
+        }
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Building the model from raw Pulumi config
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    key: str
+    message: str
+    value: str | None = None
+
+    def __str__(self) -> str:
+        shown = f" (got {self.value})" if self.value is not None else ""
+        return f"{self.key}: {self.message}{shown}"
+
+
+class ConfigError(Exception):
+    """The stack configuration is unusable. `problems` lists every problem found, each naming its key."""
+
+    def __init__(self, stack: str, problems: list[ConfigProblem]):
+        self.stack = stack
+        self.problems = problems
+        lines = [f"Stack '{stack}' has {len(problems)} configuration problem(s):"]
+        lines += [f"  - {problem}" for problem in problems]
+        super().__init__("\n".join(lines))
+
+
+# Keys whose values are objects (JSON text from the engine, nested YAML in the stack file) and keys whose
+# values are scalars; the scalars are the ones Pulumi.yaml's project `config:` block declares with types.
+STRUCTURED_KEYS = frozenset({"aws", "gcp", "azure", "models", "tags"})
+SCALAR_KEYS = (
+    frozenset(to_camel(name) for name in StackConfig.model_fields if name not in ("project", "stack")) - STRUCTURED_KEYS
+)
+
+
+def _render_value(value: Any) -> str | None:
+    if value is None or isinstance(value, dict | list):
+        return None
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _config_key(project: str, loc: tuple[int | str, ...]) -> str:
+    if not loc:
+        return f"{project}:<stack>"
+    head, *rest = loc
+    key = f"{project}:{head}"
+    for part in rest:
+        if part == "[key]":  # pydantic's marker for an error in a mapping's key: the message names the key
+            continue
+        key += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return key
+
+
+def build_stack_config(
+    project: str, stack: str, raw: Mapping[str, Any], secret_keys: set[str] | frozenset[str] = frozenset()
+) -> StackConfig:
+    """Validate the raw config of the project namespace (keys without the `<project>:` prefix).
+
+    Values may be strings as the engine delivers them ("true", "30", JSON text for objects) or already-parsed
+    values. Keys in `secret_keys` are secret: they are accepted only as values of SecureString parameters
+    (named by `secret`), and their values never appear in an error.
+    """
+    problems: list[ConfigProblem] = []
+    data: dict[str, Any] = {"project": project, "stack": stack}
+    secret_values: dict[str, str] = {}
+    plain_keys: set[str] = set()
+    known = SCALAR_KEYS | STRUCTURED_KEYS
+
+    for key, value in raw.items():
+        if key in secret_keys:
+            if key in known:
+                problems.append(
+                    ConfigProblem(
+                        f"{project}:{key}",
+                        "is stored as a secret, but is not secret data; "
+                        "set it with `pulumi config set` (without --secret)",
+                    )
+                )
+            else:
+                secret_values[key] = str(value)
+            continue
+        if key not in known:
+            plain_keys.add(key)
+            continue
+        if key in STRUCTURED_KEYS and isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as err:
+                problems.append(ConfigProblem(f"{project}:{key}", f"is not valid JSON/YAML structure: {err.msg}"))
+                continue
+        data[key] = value
+
+    referenced: set[str] = set()
+    models = data.get("models")
+    if isinstance(models, dict):
+        for model in models.values():
+            params = model.get("parameters") if isinstance(model, dict) else None
+            if isinstance(params, dict):
+                for param in params.values():
+                    if isinstance(param, dict) and isinstance(param.get("secret"), str):
+                        referenced.add(param["secret"])
+    for key in sorted(plain_keys - referenced):
+        problems.append(
+            ConfigProblem(
+                f"{project}:{key}",
+                "is not a known config key; known keys: " + ", ".join(sorted(known)),
+                _render_value(raw[key]),
+            )
+        )
+    for key in sorted(set(secret_values) - referenced):
+        problems.append(
+            ConfigProblem(f"{project}:{key}", "is a secret that no SecureString parameter names in its `secret`")
+        )
+
+    context = {"project": project, "secret_values": secret_values, "plain_keys": plain_keys}
+    config: StackConfig | None = None
+    try:
+        config = StackConfig.model_validate(data, context=context)
+    except ValidationError as err:
+        for error in err.errors(include_url=False):
+            loc = tuple(error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            value = None if _redact(loc) else _render_value(error.get("input"))
+            problems.append(ConfigProblem(_config_key(project, loc), message, value))
+    if problems or config is None:
+        raise ConfigError(stack, problems)
+    return config
+
+
+def _redact(loc: tuple[int | str, ...]) -> bool:
+    # Values at a `secret` key are names of secret config keys, not secrets; everything else under a model's
+    # parameters could be a mistaken plaintext secret (e.g. `value` on a SecureString), so it is not echoed.
+    return "parameters" in loc and loc[-1] not in ("type", "secret", "valueType", "secretVersion")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Reference documentation, generated from the model (the README's config reference is tested against it)
+
+
+def _type_name(annotation: Any) -> str:
+    text = str(annotation)
+    for needle, name in (
+        ("Literal[", "enum"),
+        ("bool", "boolean"),
+        ("int", "integer"),
+        ("float", "number"),
+        ("dict", "object"),
+        ("list", "list"),
+        ("SecretRef", "string (secret key name)"),
+    ):
+        if needle in text:
+            if needle == "Literal[":
+                inner = text.split("Literal[", 1)[1].split("]", 1)[0]
+                return " \\| ".join(part.strip().strip("'") for part in inner.split(","))
+            return name
+    return "string" if "str" in text else "object"
+
+
+def _reference_rows(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, str, str, str]]:
+    for name, field in model.model_fields.items():
+        if field.exclude:
+            continue
+        key = f"{prefix}{to_camel(name)}"
+        if field.is_required():
+            default = "required"
+        elif field.default_factory is not None:
+            default = "see below" if name not in ("models", "tags") else "{}"
+        else:
+            default = json.dumps(field.default) if field.default is not None else "—"
+        yield key, _type_name(field.annotation), default, field.description or ""
+        nested = {
+            "aws": AwsSettings,
+            "gcp": GcpSettings,
+            "azure": AzureSettings,
+            "feature_online_store": FeatureOnlineStoreSettings,
+        }.get(name)
+        if nested is not None:
+            yield from _reference_rows(nested, f"{key}.")
+        if name == "models":
+            yield from _reference_rows(ModelConfig, f"{key}.<model>.")
+        if name == "parameters":
+            yield from _reference_rows(ParameterConfig, f"{key}.<key>.")
+
+
+def config_reference_markdown(project: str = "ml-infra") -> str:
+    """The config reference table for the README: every key the stack file may set, generated from the model."""
+    lines = [
+        f"| key (`{project}:` namespace) | type | default | meaning |",
+        "| --- | --- | --- | --- |",
+    ]
+    for key, type_name, default, description in _reference_rows(StackConfig, ""):
+        lines.append(f"| `{key}` | {type_name} | {default} | {description} |")
+    return "\n".join(lines) + "\n"
