@@ -135,6 +135,7 @@ class Registration:
     """One resource as the engine received it."""
 
     urn: str
+    id: str | None
     type: str
     name: str
     parent: str | None
@@ -149,6 +150,11 @@ class Registration:
     def inputs(self) -> dict[str, Any]:
         """Inputs with every secret value replaced by "[secret]"."""
         return redact_secrets(self.raw_inputs)
+
+    @property
+    def revealed_inputs(self) -> dict[str, Any]:
+        """Inputs with secret values shown (for assertions; never printed)."""
+        return reveal_secrets(self.raw_inputs)
 
 
 def is_secret_value(value: Any) -> bool:
@@ -166,6 +172,16 @@ def redact_secrets(value: Any) -> Any:
         return [redact_secrets(item) for item in value]
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    return value
+
+
+def reveal_secrets(value: Any) -> Any:
+    if rpc.is_rpc_secret(value):
+        return reveal_secrets(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {key: reveal_secrets(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [reveal_secrets(item) for item in value]
     return value
 
 
@@ -279,6 +295,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         urn = response.urn
         registration = Registration(
             urn=urn,
+            id=response.id or None,
             type=request.type,
             name=request.name,
             parent=request.parent or None,

@@ -670,3 +670,8 @@ def config_reference_markdown(project: str = "ml-infra") -> str:
     for key, type_name, default, description in _reference_rows(StackConfig, ""):
         lines.append(f"| `{key}` | {type_name} | {default} | {description} |")
     return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    # `python -m ml_infra.stack_config` prints the reference table that README.md embeds.
+    print(config_reference_markdown(), end="")
