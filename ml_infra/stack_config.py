@@ -362,6 +362,138 @@ class AzureSettings(_Strict):
     )
 
 
+# SageMaker instance families with local NVMe instance storage. SageMaker refuses a `KmsKeyId` on their
+# endpoint configurations (their local volumes are encrypted by the instance's hardware module): families with
+# a "d" after the generation (m5d, c6id, r6gd, g4dn, p4d, ...) and these accelerated families.
+NVME_FAMILIES = frozenset({"g5", "g6", "g6e", "gr6", "p5", "p5e", "p5en", "trn1", "trn1n", "trn2", "dl1"})
+INSTANCE_TYPE = re.compile(r"^ml\.(?P<family>[a-z]+(?P<generation>\d+)(?P<suffix>[a-z-]*))\.(?P<size>[0-9a-z]+)$")
+PREVIOUS_GENERATION = frozenset({"t2", "m4", "c4", "p2", "p3", "g4dn", "inf1", "m5", "c5", "r5", "m5d", "c5d", "r5d"})
+ECR_IMAGE = re.compile(
+    r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9][a-z0-9._/-]*(:[\w.-]{1,128}|@sha256:[a-f0-9]{64})$"
+)
+S3_MODEL_ARTIFACT = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>.+\.tar\.gz)$")
+SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+SECURITY_GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
+IAM_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+COGNITO_USER_POOL_ID = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d_[0-9a-zA-Z]+$")
+
+
+def has_local_nvme(instance_type: str) -> bool:
+    match = INSTANCE_TYPE.match(instance_type)
+    if match is None:
+        return False
+    return "d" in match["suffix"] or match["family"] in NVME_FAMILIES
+
+
+def _check_instance_type(value: str) -> str:
+    match = INSTANCE_TYPE.match(value)
+    if match is None:
+        raise ValueError("must be a SageMaker instance type such as ml.m7i.xlarge")
+    if match["family"] in PREVIOUS_GENERATION:
+        raise ValueError(
+            f"{match['family']} is a previous-generation family; use a current one such as ml.m7i or ml.g6"
+        )
+    return value
+
+
+class DataCaptureSettings(_Strict):
+    sampling_percentage: int = Field(20, ge=1, le=100, description="Percent of requests whose data is captured.")
+    capture_inputs: bool = Field(True, description="Capture request payloads.")
+    capture_outputs: bool = Field(True, description="Capture response payloads.")
+    retention_days: int = Field(30, ge=1, le=3650, description="Days captured data is kept before it expires.")
+
+    @model_validator(mode="after")
+    def _something_captured(self) -> DataCaptureSettings:
+        if not (self.capture_inputs or self.capture_outputs):
+            raise ValueError("captureInputs and captureOutputs are both false; capture at least one")
+        return self
+
+
+class VpcSettings(_Strict):
+    subnet_ids: list[Annotated[str, _matching(SUBNET_ID, "a subnet id such as subnet-0abc1234")]] = Field(
+        min_length=1, max_length=16, description="Private subnets the model containers run in."
+    )
+    security_group_ids: list[
+        Annotated[str, _matching(SECURITY_GROUP_ID, "a security group id such as sg-0abc1234")]
+    ] = Field(min_length=1, max_length=5, description="Security groups of the model containers.")
+
+
+class EndpointAlarmSettings(_Strict):
+    max_server_errors_per_minute: int = Field(
+        5, ge=1, description="Invocation 5XX (server) errors per minute that trigger a rollback."
+    )
+    max_model_latency_ms: int = Field(1000, ge=1, description="Average model latency (ms) that triggers a rollback.")
+
+
+class SageMakerSettings(_Strict):
+    image_uri: Annotated[str, _matching(ECR_IMAGE, "an ECR image URI with a tag or digest")] = Field(
+        description="Inference container image in ECR (<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>)."
+    )
+    model_data_url: Annotated[str, _matching(S3_MODEL_ARTIFACT, "an s3://bucket/key.tar.gz model artifact")] = Field(
+        description="Model artifact in S3 (s3://bucket/prefix/model.tar.gz)."
+    )
+    instance_type: Annotated[str, AfterValidator(_check_instance_type)] = Field(
+        "ml.m7i.xlarge", description="Instance type of the production variant (current generation)."
+    )
+    initial_instance_count: int = Field(1, ge=1, le=100, description="Instances at creation.")
+    min_instances: int = Field(1, ge=1, le=100, description="Autoscaling: fewest instances.")
+    max_instances: int = Field(2, ge=1, le=100, description="Autoscaling: most instances.")
+    target_invocations_per_instance: int = Field(
+        100, ge=1, description="Autoscaling target: invocations per instance per minute."
+    )
+    volume_encryption: bool = Field(
+        True,
+        description="Encrypt the instances' storage volume with the endpoint's KMS key. Must be true in prod unless "
+        "the instance type has (hardware-encrypted) local NVMe storage, where it must be false.",
+    )
+    data_capture: DataCaptureSettings = Field(
+        default_factory=lambda: DataCaptureSettings.model_validate({}),
+        description="Data capture to the stack's bucket.",
+    )
+    vpc: VpcSettings | None = Field(None, description="VPC of the model containers. Required in prod.")
+    alarms: EndpointAlarmSettings = Field(
+        default_factory=lambda: EndpointAlarmSettings.model_validate({}),
+        description="Thresholds of the alarms that roll back a deployment.",
+    )
+    invoker_role_names: list[Annotated[str, _matching(IAM_ROLE_NAME, "an IAM role name")]] = Field(
+        default_factory=list, description="IAM roles granted the invoke policy (the only principals that may invoke)."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SageMakerSettings:
+        problems = []
+        if self.volume_encryption and has_local_nvme(self.instance_type):
+            problems.append(
+                f"instanceType {self.instance_type} has local NVMe storage, which its hardware encrypts and for which "
+                "SageMaker refuses a KMS key; set volumeEncryption to false, or choose an instance type without "
+                "local storage (e.g. ml.m7i, ml.c7i, ml.inf2)"
+            )
+        if self.max_instances < self.min_instances:
+            problems.append(f"maxInstances ({self.max_instances}) must be at least minInstances ({self.min_instances})")
+        if not self.min_instances <= self.initial_instance_count <= self.max_instances:
+            problems.append(
+                f"initialInstanceCount ({self.initial_instance_count}) must be between minInstances and maxInstances"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class AppSyncSettings(_Strict):
+    cognito_user_pool_id: Annotated[str, _matching(COGNITO_USER_POOL_ID, "a Cognito user pool id")] | None = Field(
+        None, description="Also accept users of this Cognito user pool (AWS_IAM stays the default)."
+    )
+    api_key_enabled: bool = Field(False, description="Also accept an API key. Refused in prod.")
+    api_key_expires_in_days: int = Field(7, ge=1, le=365, description="Lifetime of the API key.")
+    field_log_level: Literal["ERROR", "ALL"] = Field(
+        "ERROR", description="Field-level log level (ALL only outside prod)."
+    )
+    query_depth_limit: int = Field(10, ge=1, le=75, description="Deepest query the API accepts.")
+    resolver_count_limit: int = Field(1000, ge=1, le=10000, description="Most resolvers one query may run.")
+    introspection_enabled: bool = Field(False, description="Allow schema introspection. Refused in prod.")
+    log_retention_days: int = Field(90, ge=1, le=3653, description="Days the API's CloudWatch logs are kept.")
+
+
 def _check_tag_key(key: str) -> str:
     if not TAG_KEY.match(key):
         raise ValueError(f"tag key {key!r} must be 1-63 lower-case letters, digits, '_' or '-' (GCP label rules)")
@@ -406,6 +538,14 @@ class StackConfig(_Strict):
     )
     azure: AzureSettings | None = Field(
         None, validate_default=True, description="Azure settings. Required when azureEnabled is true."
+    )
+    sagemaker_enabled: bool = Field(False, description="Deploy the protected SageMaker serving endpoint (AWS).")
+    appsync_enabled: bool = Field(False, description="Deploy the AppSync model-registry GraphQL API (AWS).")
+    sagemaker: SageMakerSettings | None = Field(
+        None, validate_default=True, description="SageMaker endpoint settings. Required when sagemakerEnabled is true."
+    )
+    appsync: AppSyncSettings | None = Field(
+        None, validate_default=True, description="AppSync API settings. Required when appsyncEnabled is true."
     )
     models: dict[ModelName, ModelConfig] = Field(
         default_factory=dict, description="The models and their configuration keys."
@@ -462,6 +602,44 @@ class StackConfig(_Strict):
             raise ValueError("needs subscriptionId in prod, so that the stack can only deploy to that subscription")
         return value
 
+    @field_validator("sagemaker")
+    @classmethod
+    def _sagemaker_checks(cls, value: SageMakerSettings | None, info: ValidationInfo) -> SageMakerSettings | None:
+        if info.data.get("sagemaker_enabled") and value is None:
+            raise ValueError(
+                'is required when sagemakerEnabled is true, e.g. {"imageUri": "...", "modelDataUrl": "s3://..."}'
+            )
+        if value is not None and info.data.get("sagemaker_enabled") and not info.data.get("aws_enabled"):
+            raise ValueError("needs awsEnabled: the endpoint is deployed on AWS")
+        if value is not None and info.data.get("environment") == "prod":
+            if value.vpc is None:
+                raise ValueError("needs vpc (subnetIds, securityGroupIds) in prod: the model runs in private subnets")
+            if not value.volume_encryption and not has_local_nvme(value.instance_type):
+                # Local NVMe volumes are encrypted by the instance's hardware; every other volume needs the key.
+                raise ValueError("needs volumeEncryption in prod (the instance type has no hardware-encrypted storage)")
+        return value
+
+    @field_validator("appsync")
+    @classmethod
+    def _appsync_checks(cls, value: AppSyncSettings | None, info: ValidationInfo) -> AppSyncSettings | None:
+        if info.data.get("appsync_enabled") and value is None:
+            raise ValueError("is required when appsyncEnabled is true, e.g. {} for the secure defaults")
+        if value is not None and info.data.get("appsync_enabled") and not info.data.get("aws_enabled"):
+            raise ValueError("needs awsEnabled: the API is deployed on AWS")
+        if value is not None and info.data.get("environment") == "prod":
+            refused = [
+                problem
+                for problem, present in (
+                    ("apiKeyEnabled must be false (no API keys in prod)", value.api_key_enabled),
+                    ("fieldLogLevel must be ERROR (ALL logs request data)", value.field_log_level != "ERROR"),
+                    ("introspectionEnabled must be false", value.introspection_enabled),
+                )
+                if present
+            ]
+            if refused:
+                raise ValueError("in prod: " + "; ".join(refused))
+        return value
+
     @property
     def is_prod(self) -> bool:
         return self.environment == "prod"
@@ -505,7 +683,7 @@ class ConfigError(Exception):
 
 # Keys whose values are objects (JSON text from the engine, nested YAML in the stack file) and keys whose
 # values are scalars; the scalars are the ones Pulumi.yaml's project `config:` block declares with types.
-STRUCTURED_KEYS = frozenset({"aws", "gcp", "azure", "models", "tags"})
+STRUCTURED_KEYS = frozenset({"aws", "gcp", "azure", "sagemaker", "appsync", "models", "tags"})
 SCALAR_KEYS = (
     frozenset(to_camel(name) for name in StackConfig.model_fields if name not in ("project", "stack")) - STRUCTURED_KEYS
 )
@@ -652,6 +830,11 @@ def _reference_rows(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, 
             "gcp": GcpSettings,
             "azure": AzureSettings,
             "feature_online_store": FeatureOnlineStoreSettings,
+            "sagemaker": SageMakerSettings,
+            "data_capture": DataCaptureSettings,
+            "vpc": VpcSettings,
+            "alarms": EndpointAlarmSettings,
+            "appsync": AppSyncSettings,
         }.get(name)
         if nested is not None:
             yield from _reference_rows(nested, f"{key}.")

@@ -106,7 +106,9 @@ def test_the_stack_kms_key_rotates_has_an_explicit_policy_and_a_deletion_window(
         assert key["deletionWindowInDays"] == window
         policy = json.loads(key["policy"])
         principals = [s["Principal"] for s in policy["Statement"]]
-        assert principals == [{"AWS": "arn:aws:iam::" + ("123456789012" if evaluation is dev else "210987654321") + ":root"}]
+        assert principals == [
+            {"AWS": "arn:aws:iam::" + ("123456789012" if evaluation is dev else "210987654321") + ":root"}
+        ]
 
 
 def test_each_model_read_policy_is_scoped_to_its_path_and_its_parameters_on_the_key(dev: Evaluation):
@@ -122,8 +124,10 @@ def test_each_model_read_policy_is_scoped_to_its_path_and_its_parameters_on_the_
         "StringEquals": {"kms:ViaService": "ssm.eu-west-1.amazonaws.com"},
         "StringLike": {"kms:EncryptionContext:PARAMETER_ARN": path + "/*"},
     }
-    assert dev.outputs["modelReadPolicyArns"].value["fraud-detector"].endswith(
-        ":policy/ml-infra-dev-fraud-detector-read-config"
+    assert (
+        dev.outputs["modelReadPolicyArns"]
+        .value["fraud-detector"]
+        .endswith(":policy/ml-infra-dev-fraud-detector-read-config")
     )
 
 
@@ -157,8 +161,12 @@ def test_run_time_owned_values_are_not_reverted_by_pulumi(dev: Evaluation):
 def test_each_model_starts_with_an_initial_release_of_every_key(dev: Evaluation, project_dir: Path):
     by_name = parameters_by_name(dev)
     for model, model_config in stack_models(project_dir, "dev").items():
-        initial = ReleaseDocument.model_validate_json(by_name[f"/ml-infra/dev/{model}/_release/initial"].revealed_inputs["value"])
-        active = ReleaseDocument.model_validate_json(by_name[f"/ml-infra/dev/{model}/_release/active"].revealed_inputs["value"])
+        initial = ReleaseDocument.model_validate_json(
+            by_name[f"/ml-infra/dev/{model}/_release/initial"].revealed_inputs["value"]
+        )
+        active = ReleaseDocument.model_validate_json(
+            by_name[f"/ml-infra/dev/{model}/_release/active"].revealed_inputs["value"]
+        )
         assert initial == active
         assert initial.release_id == "initial" and initial.model == model and initial.environment == "dev"
         assert set(initial.keys) == set(model_config["parameters"])
@@ -226,6 +234,7 @@ def test_app_configuration_key_values_are_labelled_by_environment_and_hold_no_se
     role = only(prod, "azure-native:authorization:RoleAssignment").raw_inputs
     assert role["roleDefinitionId"].endswith("/roleDefinitions/5ae67dd6-50cb-40e7-96ff-dc2bfa4b606b")
     assert role["scope"] == only(prod, "azure-native:appconfiguration:ConfigurationStore").id
+
 
 def test_vertex_stores_are_encrypted_with_the_stack_key_granted_to_the_vertex_agent(prod: Evaluation):
     key = only(prod, "gcp:kms/cryptoKey:CryptoKey")

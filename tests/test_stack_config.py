@@ -145,9 +145,7 @@ def test_secret_values_are_redacted_from_validation_errors():
         models=model_with({"type": "SecureString", "secret": "apiKey", "allowedPattern": "^[0-9]+$"}), apiKey=SECRET
     )
     problems = problems_of(raw, {"apiKey"})
-    assert problems == [
-        "ml-infra:models.m.parameters.k: value [redacted] does not match allowedPattern '^[0-9]+$'"
-    ]
+    assert problems == ["ml-infra:models.m.parameters.k: value [redacted] does not match allowedPattern '^[0-9]+$'"]
 
 
 def test_an_unreferenced_secret_and_a_secret_in_a_plain_key_are_reported():
@@ -222,3 +220,50 @@ def test_readme_config_reference_is_the_one_generated_from_the_model(project_dir
     assert match.group(1) == config_reference_markdown(), (
         "README's config reference is stale: regenerate it with `python -m ml_infra.stack_config > /tmp/ref.md`"
     )
+
+
+SAGEMAKER = {
+    "imageUri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/fraud:1.0",
+    "modelDataUrl": "s3://models-bucket/fraud/1.0/model.tar.gz",
+}
+PROD_AWS = {"region": "eu-west-1", "accountId": "210987654321"}
+
+
+def test_an_nvme_instance_type_is_refused_while_volume_encryption_is_on():
+    problems = problems_of(minimal(sagemakerEnabled=True, sagemaker={**SAGEMAKER, "instanceType": "ml.g5.xlarge"}))
+    assert problems[0].startswith("ml-infra:sagemaker: instanceType ml.g5.xlarge has local NVMe storage")
+    config = build_stack_config(
+        "ml-infra",
+        "dev",
+        minimal(
+            sagemakerEnabled=True, sagemaker={**SAGEMAKER, "instanceType": "ml.g5.xlarge", "volumeEncryption": False}
+        ),
+    )
+    assert config.sagemaker is not None and config.sagemaker.instance_type == "ml.g5.xlarge"
+
+
+def test_previous_generation_and_malformed_instance_types_are_refused():
+    problems = problems_of(minimal(sagemakerEnabled=True, sagemaker={**SAGEMAKER, "instanceType": "ml.m4.xlarge"}))
+    assert "m4 is a previous-generation family" in problems[0]
+    problems = problems_of(minimal(sagemakerEnabled=True, sagemaker={**SAGEMAKER, "instanceType": "m7i.xlarge"}))
+    assert "must be a SageMaker instance type such as ml.m7i.xlarge" in problems[0]
+
+
+def test_prod_endpoint_needs_a_vpc():
+    raw = {"environment": "prod", "aws": PROD_AWS, "sagemakerEnabled": True, "sagemaker": SAGEMAKER}
+    assert problems_of(raw, stack="prod") == [
+        "ml-infra:sagemaker: needs vpc (subnetIds, securityGroupIds) in prod: the model runs in private subnets"
+    ]
+
+
+def test_prod_api_refuses_api_keys_verbose_logs_and_introspection():
+    raw = {
+        "environment": "prod",
+        "aws": PROD_AWS,
+        "appsyncEnabled": True,
+        "appsync": {"apiKeyEnabled": True, "fieldLogLevel": "ALL", "introspectionEnabled": True},
+    }
+    assert problems_of(raw, stack="prod") == [
+        "ml-infra:appsync: in prod: apiKeyEnabled must be false (no API keys in prod); fieldLogLevel must be ERROR "
+        "(ALL logs request data); introspectionEnabled must be false"
+    ]
