@@ -9,6 +9,7 @@ from ml_infra.contracts.catalog import CONTRACTS_DIR_NAME
 from ml_infra.glue_schemas import ContractRegistry, ContractRegistryArgs
 from ml_infra.program_inputs import load_contracts, load_stack_config
 from ml_infra.providers import create_providers, with_provider
+from ml_infra.sagemaker_endpoint import ServingEndpoint, ServingEndpointArgs
 from ml_infra.ssm_params import ModelParameters, ModelParametersArgs
 
 # Everything that can be wrong with the inputs is found here, before any resource is declared.
@@ -43,6 +44,22 @@ if providers.aws is not None:
     pulumi.export("ssmKeyArn", parameters.key.arn)
     pulumi.export("modelReadPolicyArns", {m: p.arn for m, p in parameters.read_policies.items()})
     pulumi.export("contractRegistryArn", registry.registry.arn)
+
+if providers.aws is not None and config.sagemaker_enabled and config.sagemaker is not None:
+    serving = ServingEndpoint(
+        "serving",
+        ServingEndpointArgs(
+            project=config.project,
+            environment=config.environment,
+            settings=config.sagemaker,
+            kms_deletion_window_days=config.kms_deletion_window_days,
+            protect=protect,
+        ),
+        opts=with_provider(providers.aws),
+    )
+    pulumi.export("endpointName", serving.endpoint.name)
+    pulumi.export("endpointInvokePolicyArn", serving.invoke_policy.arn)
+    pulumi.export("captureBucket", serving.capture_bucket.bucket)
 
 if providers.azure is not None and config.azure is not None:
     azure_store = AzureConfigStore(

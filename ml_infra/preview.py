@@ -218,6 +218,24 @@ class _PreviewMocks(pulumi_mocks.Mocks):
                 state.pop("valueWo", None)  # write-only: never in state
             elif token == "aws:iam/policy:Policy":
                 physical = f"policy/{physical}"
+            elif token == "aws:iam/role:Role":
+                physical = inputs.get("name") or f"{args.name}-a1b2c3d"
+                state["name"] = physical
+                resource_id = physical
+                physical = f"role/{physical}"
+            elif token == "aws:s3/bucket:Bucket":
+                bucket = inputs.get("bucket") or f"{args.name}-a1b2c3d"
+                state["bucket"] = bucket
+                resource_id = bucket
+                state["arn"] = f"arn:aws:s3:::{bucket}"
+                return resource_id, state
+            elif token.startswith("aws:sagemaker/"):
+                # Pulumi auto-names these; SageMaker ARNs name the resource kind in lower case.
+                physical = inputs.get("name") or f"{args.name}-a1b2c3d"
+                state["name"] = physical
+                kind = {"endpointConfiguration": "endpoint-config"}.get(token.split("/")[1].split(":")[0], "")
+                kind = kind or token.split(":")[-1].lower()
+                physical = f"{kind}/{physical}"
             region = "" if service == "iam" else "eu-west-1"
             state["arn"] = f"arn:aws:{service}:{region}:{self.aws_account}:{physical}"
             return resource_id, state
