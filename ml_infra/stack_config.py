@@ -31,7 +31,15 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from ml_infra.modelconfig.layout import KEY_PATTERN, MODEL_NAME_PATTERN, RESERVED_PREFIX, SsmType, ValueType
+from ml_infra.modelconfig.layout import (
+    KEY_PATTERN,
+    MODEL_NAME_PATTERN,
+    RESERVED_PREFIX,
+    ReleasedKey,
+    ReleaseDocument,
+    SsmType,
+    ValueType,
+)
 
 Environment = Literal["dev", "staging", "prod"]
 
@@ -310,6 +318,29 @@ class ModelConfig(_Strict):
     parameters: dict[ParameterKey, ParameterConfig] = Field(
         default_factory=dict, description="Configuration keys, stored at /<project>/<env>/<model>/<key>."
     )
+
+    @model_validator(mode="after")
+    def _release_fits_one_parameter(self) -> ModelConfig:
+        # A release lists every key with its version in one SSM parameter, so activation is one write. Measure
+        # the largest such document this model can produce (long names, seven-digit versions).
+        document = ReleaseDocument(
+            release_id="r" * 100,
+            project="p" * 64,
+            environment="staging",
+            model="m" * 63,
+            keys={key: ReleasedKey(version=9_999_999, ssm_type=p.type) for key, p in self.parameters.items()},
+            created_at="2026-01-01T00:00:00.000000+00:00",
+            created_by="arn:aws:sts::123456789012:assumed-role/" + "r" * 64 + "/" + "s" * 64,
+            parent_release_id="r" * 100,
+            note="n" * 256,
+        )
+        size = len(document.model_dump_json().encode("utf-8"))
+        if size > SSM_ADVANCED_MAX_BYTES:
+            raise ValueError(
+                f"has {len(self.parameters)} keys: a release of them could reach {size} bytes, more than the "
+                f"{SSM_ADVANCED_MAX_BYTES} bytes of one SSM parameter; split the model or use shorter key names"
+            )
+        return self
 
 
 class AwsSettings(_Strict):

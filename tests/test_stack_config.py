@@ -267,3 +267,11 @@ def test_prod_api_refuses_api_keys_verbose_logs_and_introspection():
         "ml-infra:appsync: in prod: apiKeyEnabled must be false (no API keys in prod); fieldLogLevel must be ERROR "
         "(ALL logs request data); introspectionEnabled must be false"
     ]
+
+
+def test_a_model_whose_release_would_not_fit_one_parameter_is_refused():
+    many = {f"feature-weight-{index:03d}-{'x' * 40}": {"value": "1"} for index in range(120)}
+    problems = problems_of(minimal(models={"m": {"parameters": many}}))
+    assert len(problems) == 1
+    assert problems[0].startswith("ml-infra:models.m: has 120 keys: a release of them could reach ")
+    assert "split the model or use shorter key names" in problems[0]
