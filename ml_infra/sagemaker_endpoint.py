@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from ml_infra.aws_kms import customer_managed_key
 from ml_infra.stack_config import ECR_IMAGE, S3_MODEL_ARTIFACT, SageMakerSettings
 
 VARIANT_NAME = "primary"
@@ -133,51 +134,38 @@ class ServingEndpoint(pulumi.ComponentResource):
         )
 
         key_use = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
-        self.key = aws.kms.Key(
+        self.key = customer_managed_key(
             f"{name}-key",
             description=f"Encrypts the storage volume, captured data and logs of {endpoint_name}.",
-            enable_key_rotation=True,
-            rotation_period_in_days=365,
-            deletion_window_in_days=args.kms_deletion_window_days,
-            policy=pulumi.Output.json_dumps(
+            deletion_window_days=args.kms_deletion_window_days,
+            partition=partition,
+            account=account,
+            statements=[
                 {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            # The account administers the key through IAM; it names the account, never "*".
-                            "Sid": "AccountManagesKeyThroughIam",
-                            "Effect": "Allow",
-                            "Principal": {"AWS": pulumi.Output.concat("arn:", partition, ":iam::", account, ":root")},
-                            "Action": "kms:*",
-                            "Resource": "*",
-                        },
-                        {
-                            "Sid": "ExecutionRoleUsesKey",
-                            "Effect": "Allow",
-                            "Principal": {"AWS": self.execution_role.arn},
-                            "Action": key_use,
-                            "Resource": "*",
-                        },
-                        {
-                            # SageMaker attaches the volume through a grant; only for AWS resources.
-                            "Sid": "ExecutionRoleGrantsToSageMakerVolumes",
-                            "Effect": "Allow",
-                            "Principal": {"AWS": self.execution_role.arn},
-                            "Action": "kms:CreateGrant",
-                            "Resource": "*",
-                            "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
-                        },
-                        {
-                            "Sid": "LogsEncryptThisEndpointsLogGroup",
-                            "Effect": "Allow",
-                            "Principal": {"Service": pulumi.Output.concat("logs.", region, ".amazonaws.com")},
-                            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-                            "Resource": "*",
-                            "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
-                        },
-                    ],
-                }
-            ),
+                    "Sid": "ExecutionRoleUsesKey",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": self.execution_role.arn},
+                    "Action": key_use,
+                    "Resource": "*",
+                },
+                {
+                    # SageMaker attaches the volume through a grant; only for AWS resources.
+                    "Sid": "ExecutionRoleGrantsToSageMakerVolumes",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": self.execution_role.arn},
+                    "Action": "kms:CreateGrant",
+                    "Resource": "*",
+                    "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+                },
+                {
+                    "Sid": "LogsEncryptThisEndpointsLogGroup",
+                    "Effect": "Allow",
+                    "Principal": {"Service": pulumi.Output.concat("logs.", region, ".amazonaws.com")},
+                    "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                    "Resource": "*",
+                    "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
+                },
+            ],
             opts=stateful,
         )
         self.key_alias = aws.kms.Alias(

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from ml_infra.aws_kms import customer_managed_key
 from ml_infra.modelconfig.layout import (
     KeySchema,
     ModelSchema,
@@ -90,33 +91,12 @@ class ModelParameters(pulumi.ComponentResource):
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self))
         partition = aws.get_partition_output(opts=pulumi.InvokeOptions(parent=self))
         region = aws.get_region_output(opts=pulumi.InvokeOptions(parent=self))
-        account_root = pulumi.Output.concat("arn:", partition.partition, ":iam::", identity.account_id, ":root")
-
-        self.key = aws.kms.Key(
+        self.key = customer_managed_key(
             f"{name}-key",
             description=f"Encrypts the SecureString model parameters of {args.project}/{args.environment}.",
-            key_usage="ENCRYPT_DECRYPT",
-            customer_master_key_spec="SYMMETRIC_DEFAULT",
-            enable_key_rotation=True,
-            rotation_period_in_days=365,
-            deletion_window_in_days=args.kms_deletion_window_days,
-            policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            # The account administers the key and grants its use through IAM policies (such
-                            # as the read policies below). Without this statement the key could become
-                            # unmanageable; it names the account, never "*".
-                            "Sid": "AccountManagesKeyThroughIam",
-                            "Effect": "Allow",
-                            "Principal": {"AWS": account_root},
-                            "Action": "kms:*",
-                            "Resource": "*",
-                        }
-                    ],
-                }
-            ),
+            deletion_window_days=args.kms_deletion_window_days,
+            partition=partition.partition,
+            account=identity.account_id,
             opts=stateful,
         )
         self.key_alias = aws.kms.Alias(
