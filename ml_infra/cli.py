@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from ml_infra.contracts.cli import app as contracts_app
+
 app = typer.Typer(
     name="ml-infra",
     help="Infrastructure and run-time tools for the ML platform.",
@@ -42,6 +44,7 @@ def preview(
 
 
 # Sub-command groups of the run-time libraries register here.
+app.add_typer(contracts_app, name="contracts")
 
 
 def main() -> None:

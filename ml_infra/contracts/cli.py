@@ -1,0 +1,298 @@
+"""`ml-infra contracts ...`: the compatibility gate (check, compat, publish) and record validation (validate).
+
+Exit codes: 0 ok, 1 a finding (a breaking change, a rejected record, a version Glue left in FAILURE), 2
+unusable input (a broken contract file, an unknown git ref, a missing registry). Human output is rich tables;
+`--json` prints one JSON object on stdout for machines. Heavy modules (boto3, the engines) load lazily.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    name="contracts",
+    help="Data contracts: compatibility gate before deploy, and record validation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+MODES = ("NONE", "DISABLED", "BACKWARD", "BACKWARD_ALL", "FORWARD", "FORWARD_ALL", "FULL", "FULL_ALL")
+
+ContractsDir = Annotated[
+    Path, typer.Option("--contracts-dir", help="Folder of contract files and contracts.yaml.", file_okay=False)
+]
+AsJson = Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")]
+
+
+def _out() -> Console:
+    return Console(soft_wrap=False, width=max(Console().width, 140))
+
+
+def _fail(problems: list[str], as_json: bool) -> typer.Exit:
+    """Unusable input: say what is wrong on stderr (and as JSON when asked), exit 2."""
+    if as_json:
+        print(json.dumps({"ok": False, "error": "unusable input", "problems": problems}))
+    err = Console(stderr=True, soft_wrap=True)
+    for p in problems:
+        err.print(f"[red]error:[/red] {p}", highlight=False)
+    return typer.Exit(2)
+
+
+def _render_reports(reports: list[Any], title: str) -> None:
+    console = _out()
+    table = Table(title=title, title_justify="left")
+    for col in ("contract", "format", "mode", "verdict", "note"):
+        table.add_column(col)
+    styles = {"breaking": "bold red", "compatible": "green", "new": "cyan", "unchanged": "dim", "skipped": "yellow"}
+    for r in reports:
+        table.add_row(r.contract, r.data_format, r.mode, f"[{styles[r.status]}]{r.status}[/]", r.note)
+    console.print(table)
+    for r in reports:
+        breaking = [(f, c) for f in r.findings for c in f.breaking]
+        if not breaking:
+            continue
+        detail = Table(title=f"{r.contract}: breaking changes ({r.mode})", title_justify="left", show_lines=True)
+        for col in ("against", "change", "at", "what it means", "who it breaks"):
+            detail.add_column(col, overflow="fold")
+        for f, c in breaking:
+            detail.add_row(f.against, c.kind, c.location, c.message, f.impact)
+        console.print(detail)
+
+
+def _gate_exit(reports: list[Any], as_json: bool, extra: dict[str, Any] | None = None) -> typer.Exit:
+    from ml_infra.contracts.report import verdict
+
+    code = verdict(reports)
+    if as_json:
+        print(json.dumps({"ok": code == 0, **(extra or {}), "contracts": [r.to_json() for r in reports]},
+                         indent=2, default=str))
+    return typer.Exit(code)
+
+
+@app.command()
+def check(
+    against: Annotated[
+        str | None,
+        typer.Option("--against", help="Git ref holding the earlier versions (default: merge base with main)."),
+    ] = None,
+    against_registry: Annotated[
+        str | None, typer.Option("--against-registry", help="Compare with the versions in this Glue registry.")
+    ] = None,
+    contracts_dir: ContractsDir = Path("contracts"),
+    as_json: AsJson = False,
+) -> None:
+    """Compare every contract with its earlier versions under its own Glue compatibility mode."""
+    from ml_infra.contracts.catalog import ContractError, load_catalog
+    from ml_infra.contracts.compat import IncomparableSchemas
+    from ml_infra.contracts.compat import check as check_versions
+
+    if against is not None and against_registry is not None:
+        raise _fail(["give either --against GIT_REF or --against-registry NAME, not both."], as_json)
+    try:
+        contracts = load_catalog(contracts_dir)
+    except ContractError as err:
+        raise _fail(err.problems, as_json) from None
+    reports = []
+    try:
+        if against_registry is not None:
+            from ml_infra.contracts.registry import RegistryError, check_against_registry, glue_client
+
+            try:
+                client = glue_client()
+                reports = [check_against_registry(client, against_registry, c) for c in contracts]
+            except RegistryError as err:
+                raise _fail([str(err)], as_json) from None
+            source = f"Glue registry {against_registry}"
+        else:
+            from ml_infra.contracts import history
+
+            try:
+                repo = history.repo_root(contracts_dir)
+                if against is None:
+                    ref, label = history.default_ref(repo)
+                else:
+                    ref, label = history.resolve_ref(repo, against), against
+                for c in contracts:
+                    versions = history.versions(repo, ref, label, c.path, c.compatibility.endswith("_ALL"))
+                    reports.append(check_versions(c.name, c.data_format, c.compatibility, c.definition, versions))
+            except history.GitHistoryError as err:
+                raise _fail([str(err)], as_json) from None
+            source = f"git {label}"
+    except IncomparableSchemas as err:
+        raise _fail([f"an earlier version cannot be compared: {err}"], as_json) from None
+    if not as_json:
+        _render_reports(reports, f"Contract compatibility against {source}")
+    raise _gate_exit(reports, as_json, {"against": source})
+
+
+@app.command()
+def compat(
+    old: Annotated[Path, typer.Argument(help="The earlier schema file (.schema.json or .avsc).")],
+    new: Annotated[Path, typer.Argument(help="The new schema file.")],
+    mode: Annotated[str, typer.Option("--mode", help=f"One of {', '.join(MODES)}.")] = "BACKWARD",
+    as_json: AsJson = False,
+) -> None:
+    """Compare two schema files directly: exit 0 when compatible under MODE, 1 when not."""
+    from ml_infra.contracts.catalog import ContractError, contract_name, load_contract_file
+    from ml_infra.contracts.compat import IncomparableSchemas, Version
+    from ml_infra.contracts.compat import check as check_versions
+
+    mode = mode.upper()
+    if mode not in MODES:
+        raise _fail([f"--mode {mode!r} is not a compatibility mode; allowed: {', '.join(MODES)}."], as_json)
+    try:
+        old_format, old_text, _ = load_contract_file(old)
+        new_format, new_text, _ = load_contract_file(new)
+    except ContractError as err:
+        raise _fail(err.problems, as_json) from None
+    if old_format != new_format:
+        raise _fail([f"{old} is {old_format} and {new} is {new_format}: both must be of one format."], as_json)
+    try:
+        report = check_versions(contract_name(new) or new.name, new_format, mode, new_text,
+                                [Version(str(old), old_text)])
+    except IncomparableSchemas as err:
+        raise _fail([str(err)], as_json) from None
+    if not as_json:
+        _render_reports([report], f"{old} -> {new}")
+    raise _gate_exit([report], as_json)
+
+
+@app.command()
+def publish(
+    registry: Annotated[str, typer.Option("--registry", help="Glue registry name.")],
+    contract: Annotated[
+        list[str] | None, typer.Option("--contract", help="Only this contract (repeatable); default: all.")
+    ] = None,
+    contracts_dir: ContractsDir = Path("contracts"),
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for Glue's status.")] = 60.0,
+    as_json: AsJson = False,
+) -> None:
+    """Register new contract versions in Glue, each only after it passes the check; then verify Glue made it
+    AVAILABLE (not FAILURE)."""
+    from ml_infra.contracts.catalog import ContractError, load_catalog
+    from ml_infra.contracts.compat import IncomparableSchemas
+    from ml_infra.contracts.registry import RegistryError, glue_client
+    from ml_infra.contracts.registry import publish as publish_one
+
+    try:
+        contracts = load_catalog(contracts_dir)
+    except ContractError as err:
+        raise _fail(err.problems, as_json) from None
+    if contract:
+        unknown = sorted(set(contract) - {c.name for c in contracts})
+        if unknown:
+            raise _fail([f"{contracts_dir}: no contract named {u!r}." for u in unknown], as_json)
+        contracts = [c for c in contracts if c.name in contract]
+    try:
+        client = glue_client()
+        results = [publish_one(client, registry, c, timeout_s=timeout) for c in contracts]
+    except (RegistryError, IncomparableSchemas) as err:
+        raise _fail([str(err)], as_json) from None
+    code = 0 if all(r.ok for r in results) else 1
+    if as_json:
+        print(json.dumps({"ok": code == 0, "registry": registry, "results": [r.to_json() for r in results]},
+                         indent=2, default=str))
+    else:
+        _render_reports([r.report for r in results], f"Check against Glue registry {registry}")
+        table = Table(title=f"Publish to {registry}", title_justify="left")
+        for col in ("contract", "action", "version", "status", "message"):
+            table.add_column(col)
+        for r in results:
+            style = "green" if r.ok else "bold red"
+            table.add_row(r.contract, f"[{style}]{r.action}[/]", str(r.version or ""), r.status, r.message)
+        _out().print(table)
+    raise typer.Exit(code)
+
+
+@app.command()
+def validate(
+    contract: Annotated[str, typer.Argument(help="A contract's name, or a schema file's path.")],
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="JSON lines (or an Avro container file).")],
+    valid: Annotated[Path | None, typer.Option("--valid", help="Write valid records here.")] = None,
+    rejected: Annotated[
+        Path | None, typer.Option("--rejected", help="Write rejected records here, as JSON lines with reasons.")
+    ] = None,
+    contracts_dir: ContractsDir = Path("contracts"),
+    as_json: AsJson = False,
+) -> None:
+    """Validate records against a contract, streaming. Exit 0 when all are valid, 1 when any is rejected."""
+    from ml_infra.contracts.catalog import ContractError
+    from ml_infra.contracts.validate import validate_stream, validator_for_contract
+
+    try:
+        validator = validator_for_contract(contract, contracts_dir)
+    except ContractError as err:
+        raise _fail(err.problems, as_json) from None
+    if not input_path.is_file():
+        raise _fail([f"{input_path}: no such input file."], as_json)
+    for out in (valid, rejected):
+        if out is not None and out.resolve() == input_path.resolve():
+            raise _fail([f"{out}: is the input file; write outputs elsewhere."], as_json)
+    try:
+        with _open_or_none(valid) as valid_out, _open_or_none(rejected) as rejected_out:
+            summary = validate_stream(validator, input_path, valid_out, rejected_out)
+    except ContractError as err:
+        raise _fail(err.problems, as_json) from None
+    except OSError as err:
+        raise _fail([f"{err.filename}: {err.strerror}."], as_json) from None
+    code = 0 if summary.rejected == 0 else 1
+    if as_json:
+        print(json.dumps({"ok": code == 0, **summary.to_json(),
+                          "valid_output": str(valid) if valid else None,
+                          "rejected_output": str(rejected) if rejected else None}, indent=2))
+        raise typer.Exit(code)
+    console = _out()
+    table = Table(title=f"{summary.input} against {summary.contract}", title_justify="left")
+    for col in ("read", "valid", "rejected"):
+        table.add_column(col, justify="right")
+    table.add_row(str(summary.read), str(summary.valid), f"[{'red' if summary.rejected else 'green'}]"
+                  f"{summary.rejected}[/]")
+    console.print(table)
+    if summary.reasons:
+        reasons = Table(title="Most frequent reasons", title_justify="left")
+        for col in ("pointer", "keyword", "records"):
+            reasons.add_column(col)
+        for (pointer, keyword), n in summary.reasons.most_common(10):
+            reasons.add_row(pointer or "/", keyword, str(n))
+        console.print(reasons)
+        first = Table(title="First rejected records", title_justify="left")
+        for col in ("line", "pointer", "keyword", "message"):
+            first.add_column(col, overflow="fold")
+        for rej in summary.first_rejections[:10]:
+            for reason in rej.reasons[:5]:
+                first.add_row(str(rej.line), reason.pointer or "/", reason.keyword, reason.message)
+        console.print(first)
+    if rejected is None and summary.rejected:
+        console.print("[dim]Pass --rejected FILE to keep every rejected record with its reasons.[/]")
+    raise typer.Exit(code)
+
+
+class _open_or_none:
+    def __init__(self, path: Path | None):
+        self.path = path
+        self.handle: Any = None
+
+    def __enter__(self) -> Any:
+        if self.path is not None:
+            self.handle = self.path.open("wb")
+        return self.handle
+
+    def __exit__(self, *exc: object) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+
+def main() -> None:  # pragma: no cover - `python -m ml_infra.contracts.cli`
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
