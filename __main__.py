@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pulumi
 
+from ml_infra.appsync_api import ModelRegistryApi, ModelRegistryApiArgs
 from ml_infra.config_store import AzureConfigStore, AzureConfigStoreArgs, VertexStores, VertexStoresArgs
 from ml_infra.contracts.catalog import CONTRACTS_DIR_NAME
 from ml_infra.glue_schemas import ContractRegistry, ContractRegistryArgs
@@ -44,6 +45,24 @@ if providers.aws is not None:
     pulumi.export("ssmKeyArn", parameters.key.arn)
     pulumi.export("modelReadPolicyArns", {m: p.arn for m, p in parameters.read_policies.items()})
     pulumi.export("contractRegistryArn", registry.registry.arn)
+
+    if config.appsync_enabled and config.appsync is not None:
+        model_registry = ModelRegistryApi(
+            "model-registry",
+            ModelRegistryApiArgs(
+                project=config.project,
+                environment=config.environment,
+                settings=config.appsync,
+                kms_deletion_window_days=config.kms_deletion_window_days,
+                protect=protect,
+            ),
+            opts=with_provider(providers.aws),
+        )
+        pulumi.export("graphqlUrl", model_registry.graphql_url)
+        pulumi.export("graphqlApiId", model_registry.api.id)
+        pulumi.export("graphqlInvokePolicyArn", model_registry.invoke_policy.arn)
+        if model_registry.api_key is not None:
+            pulumi.export("graphqlApiKey", pulumi.Output.secret(model_registry.api_key.key))
 
 if providers.aws is not None and config.sagemaker_enabled and config.sagemaker is not None:
     serving = ServingEndpoint(

@@ -236,6 +236,17 @@ class _PreviewMocks(pulumi_mocks.Mocks):
                 kind = {"endpointConfiguration": "endpoint-config"}.get(token.split("/")[1].split(":")[0], "")
                 kind = kind or token.split(":")[-1].lower()
                 physical = f"{kind}/{physical}"
+            # The AppSync model registry (ml_infra/appsync_api.py): the table's and API's ARNs in their services'
+            # formats, the API's endpoints and the API key's value, which the program exports.
+            elif token == "aws:dynamodb/table:Table":
+                physical = f"table/{physical}"
+            elif token == "aws:appsync/graphQLApi:GraphQLApi":
+                resource_id = f"{args.name}-apiid"
+                physical = f"apis/{resource_id}"
+                host = f"{resource_id}.appsync-api.eu-west-1.amazonaws.com"
+                state["uris"] = {"GRAPHQL": f"https://{host}/graphql", "REALTIME": f"wss://{host}/graphql"}
+            elif token == "aws:appsync/apiKey:ApiKey":
+                state["key"] = "da2-offlinepreviewmockapikey0000"
             region = "" if service == "iam" else "eu-west-1"
             state["arn"] = f"arn:aws:{service}:{region}:{self.aws_account}:{physical}"
             return resource_id, state
