@@ -22,7 +22,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 import yaml
@@ -30,6 +30,9 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
+
+if TYPE_CHECKING:
+    from ml_infra.guardrails.core import Violation
 
 SECRET_MARK = "[secret]"
 OFFLINE_SECRET_PLACEHOLDER = "offline-preview-placeholder-secret"
@@ -509,10 +512,33 @@ def render_text(evaluation: Evaluation) -> str:
     return "\n".join(lines)
 
 
+def render_violations(violations: list[Violation], environment: str) -> str:
+    """The guardrail violations grouped by resource (stack-level ones under "stack"), mandatory first."""
+    mandatory = sum(1 for v in violations if v.enforcement == "mandatory")
+    lines = [
+        f"Guardrails ({environment}): {mandatory} mandatory, {len(violations) - mandatory} advisory violation(s)"
+    ]
+    by_resource: dict[str, list[Violation]] = {}
+    for violation in violations:
+        where = f"{violation.resource_type}  {violation.resource_name}" if violation.resource_name else "stack"
+        by_resource.setdefault(where, []).append(violation)
+    for where in sorted(by_resource, key=lambda w: (w != "stack", w)):
+        lines.append(f"  {where}")
+        for violation in sorted(by_resource[where], key=lambda v: (v.enforcement != "mandatory", v.policy)):
+            lines.append(f"    [{violation.enforcement}] {violation.policy}: {violation.message}")
+    return "\n".join(lines)
+
+
 def run_preview_command(stack: str, project_dir: Path, as_json: bool) -> int:
-    """The `ml-infra preview` command. Returns the exit status: 0 ok, 2 unusable config or files."""
+    """The `ml-infra preview` command. Returns the exit status: 0 ok, 1 a mandatory guardrail violation,
+    2 unusable config or files.
+
+    The guardrail rules (`ml_infra.guardrails`, the same ones the policy pack runs in `pulumi preview`) judge
+    what the program declared, for the environment the stack's `environment` config names.
+    """
     from rich.console import Console
 
+    from ml_infra.guardrails.offline import check_evaluation
     from ml_infra.program_inputs import ContractFilesError, StackConfigError
 
     err = Console(stderr=True, highlight=False)
@@ -521,8 +547,14 @@ def run_preview_command(stack: str, project_dir: Path, as_json: bool) -> int:
     except (StackConfigError, ContractFilesError, ProjectFileError) as error:
         err.print(f"[bold red]error:[/] {error}", markup=True, soft_wrap=True)
         return 2
+    files = read_stack_files(project_dir.resolve(), stack)
+    environment = files.config.get(f"{files.project}:environment", "prod")
+    report = check_evaluation(evaluation, environment)
     if as_json:
-        print(json.dumps(evaluation.to_json(), indent=2, sort_keys=False))
+        document = evaluation.to_json()
+        document["violations"] = [violation.to_json() for violation in report.violations]
+        print(json.dumps(document, indent=2, sort_keys=False))
     else:
         print(render_text(evaluation))
-    return 0
+        print(render_violations(report.violations, environment))
+    return 1 if report.mandatory else 0

@@ -23,7 +23,8 @@ def test_json_output_lists_every_resource_with_engine_inputs_and_redacted_secret
     result = run("--stack", "dev", "--project-dir", str(project_dir), "--json")
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
-    assert set(document) == {"resources", "outputs"}
+    assert set(document) == {"resources", "outputs", "violations"}
+    assert document["violations"] == []  # the dev stack passes the guardrails
     resources = document["resources"]
     assert all({"type", "name", "parent", "inputs"} <= set(r) for r in resources)
     by_name = {r["name"]: r for r in resources}
@@ -94,3 +95,31 @@ def test_the_readme_command_runs_as_a_separate_process(project_dir: Path):
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.startswith("Stack ml-infra/dev: ")
+
+
+INSECURE_KEY = """
+import pulumi_aws as aws
+
+# Deliberately insecure: no rotation, no key policy, no deletion window.
+aws.kms.Key("insecure-key", enable_key_rotation=False, opts=pulumi.ResourceOptions(provider=providers.aws))
+"""
+
+
+def test_a_mandatory_guardrail_violation_is_listed_by_resource_and_exits_1(project_copy: Callable[[], Path]):
+    project = project_copy()
+    main = project / "__main__.py"
+    main.write_text(main.read_text() + INSECURE_KEY)
+    result = run("--stack", "prod", "--project-dir", str(project))
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    summary = lines.index("Guardrails (prod): 3 mandatory, 0 advisory violation(s)")
+    assert lines[summary + 1] == "  aws:kms/key:Key  insecure-key"
+    assert lines[summary + 2].startswith("    [mandatory] kms-deletion-window: KMS key 'insecure-key' has no deletion")
+    assert any(line.startswith("    [mandatory] kms-key-rotation: ") for line in lines[summary + 2 : summary + 5])
+
+    document = json.loads(run("--stack", "prod", "--project-dir", str(project), "--json").stdout)
+    assert {(v["policy"], v["resourceName"], v["enforcement"]) for v in document["violations"]} == {
+        ("kms-key-rotation", "insecure-key", "mandatory"),
+        ("kms-explicit-key-policy", "insecure-key", "mandatory"),
+        ("kms-deletion-window", "insecure-key", "mandatory"),
+    }
