@@ -670,6 +670,7 @@ def test_policy_pack_files_are_a_python_pack_that_installs_this_project(project_
 
 def test_docs_table_lists_every_rule_as_generated(project_dir: Path):
     assert rules_markdown() in (project_dir / "docs" / "guardrails.md").read_text()
+    assert rules_markdown() in (project_dir / "README.md").read_text()
 
 
 def test_the_policy_pack_serves_the_engines_analyzer_protocol(project_dir: Path):
