@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from ml_infra.contracts.cli import app as contracts_app
+from ml_infra.modelconfig.cli import app as config_app
 
 app = typer.Typer(
     name="ml-infra",
@@ -45,6 +46,7 @@ def preview(
 
 # Sub-command groups of the run-time libraries register here.
 app.add_typer(contracts_app, name="contracts")
+app.add_typer(config_app, name="config")
 
 
 def main() -> None:

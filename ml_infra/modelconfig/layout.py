@@ -13,22 +13,33 @@ Layout for project ``p``, environment ``e`` and model ``m``::
 
 Activation writes ``_release/active`` once: applications read the active document and then fetch every key at
 the version it names (``name:version`` selectors), so they never see a mix of two releases. The pointer's own
-SSM history (who, when) is the audit trail of activations. Keys may not start with ``_``: that prefix is
-reserved for this bookkeeping.
+SSM history (who, when) is the audit trail of activations; the run-time library also writes the caller's identity
+into the pointer document (``activation``). Keys may not start with ``_``: that prefix is reserved for this
+bookkeeping.
+
+Every key version that a release references carries the SSM label ``released-v<version>`` (see
+``protection_label``): SSM keeps at most 100 versions of a parameter and refuses to evict a labelled oldest
+version, so a referenced version can never disappear. One label per version, whatever the number of releases
+that reference it, keeps clear of SSM's limit of 10 labels per version.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 RESERVED_PREFIX = "_"
 SCHEMA_SUFFIX = "_schema"
 RELEASE_SEGMENT = "_release"
 ACTIVE_RELEASE_ID = "active"
 DOCUMENT_FORMAT = 1
+# Release ids that name something other than a stored release: the pointer, and the latest version of every key
+# (what `ml-infra config release` would capture).
+STAGED_RELEASE_ID = "staged"
+RESERVED_RELEASE_IDS = frozenset({ACTIVE_RELEASE_ID, STAGED_RELEASE_ID})
+PROTECTION_LABEL_PREFIX = "released-v"
 
 # A path segment: lower-case model names, and keys in SSM's own character set minus "/" (keys are leaves).
 MODEL_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
@@ -58,6 +69,14 @@ def release_parameter_name(project: str, environment: str, model: str, release_i
 
 def active_release_parameter_name(project: str, environment: str, model: str) -> str:
     return release_parameter_name(project, environment, model, ACTIVE_RELEASE_ID)
+
+
+def protection_label(version: int) -> str:
+    """The SSM label that protects one version of a key from eviction because a release references it.
+
+    The label is named after the version, so it never moves to another version and labelling is idempotent.
+    """
+    return f"{PROTECTION_LABEL_PREFIX}{version}"
 
 
 class KeySchema(BaseModel):
@@ -93,6 +112,19 @@ class ReleasedKey(BaseModel):
     ssm_type: SsmType
 
 
+class Activation(BaseModel):
+    """Who made a release active, when, and what was active before: written by the run-time library into the
+    pointer document (``_release/active``) only; a stored release (``_release/<id>``) never has one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    action: Literal["activate", "rollback"]
+    activated_at: str
+    activated_by: str
+    previous_release_id: str | None = None
+    reason: str = ""
+
+
 class ReleaseDocument(BaseModel):
     """An immutable snapshot of a model's configuration: every key at one exact SSM version."""
 
@@ -108,3 +140,17 @@ class ReleaseDocument(BaseModel):
     created_by: str | None = None
     parent_release_id: str | None = None
     note: str = ""
+    activation: Activation | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_activation(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A document without an activation serialises exactly as before the field existed, so the text the
+        # Pulumi program writes for the initial release does not change.
+        data = handler(self)
+        if data.get("activation") is None:
+            data.pop("activation", None)
+        return data
+
+    def as_release(self) -> ReleaseDocument:
+        """The release itself, without the activation record a pointer document carries."""
+        return self.model_copy(update={"activation": None})
