@@ -44,6 +44,7 @@ if providers.aws is not None:
     )
     pulumi.export("ssmKeyArn", parameters.key.arn)
     pulumi.export("modelReadPolicyArns", {m: p.arn for m, p in parameters.read_policies.items()})
+    pulumi.export("modelOperatePolicyArns", {m: p.arn for m, p in parameters.operate_policies.items()})
     pulumi.export("contractRegistryArn", registry.registry.arn)
 
     if config.appsync_enabled and config.appsync is not None:

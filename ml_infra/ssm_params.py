@@ -4,7 +4,8 @@ Per stack: one customer-managed KMS key (rotation on, explicit key policy, delet
 SecureString. Per model: one parameter per key (String, StringList or SecureString), the declared schema
 (`_schema`), the first release (`_release/initial`) and the active-release pointer (`_release/active`) that the
 run-time library in `ml_infra.modelconfig` reads, and a customer-managed IAM policy that lets an application
-read exactly that model's path and decrypt exactly that model's parameters with exactly that key.
+read exactly that model's path and decrypt exactly that model's parameters with exactly that key, and one that
+lets an operator run `ml-infra config` on that model (everything but the declared schema).
 
 Ownership: Pulumi seeds values and owns which keys exist and their declared types (`_schema`). After the first
 deployment values change at run time (`ml-infra config set / release / activate`), so the values of the key
@@ -25,7 +26,7 @@ import pulumi_aws as aws
 
 from ml_infra.aws_kms import customer_managed_key
 from ml_infra.modelconfig.layout import (
-    KeySchema,
+    SCHEMA_SUFFIX,
     ModelSchema,
     ReleasedKey,
     ReleaseDocument,
@@ -36,7 +37,7 @@ from ml_infra.modelconfig.layout import (
     release_parameter_name,
     schema_parameter_name,
 )
-from ml_infra.stack_config import ModelConfig, ParameterConfig, ssm_tier_for
+from ml_infra.stack_config import ModelConfig, ssm_tier_for
 
 INITIAL_RELEASE_ID = "initial"
 
@@ -46,8 +47,9 @@ _SSM_TYPES = {
     "SecureString": aws.ssm.ParameterType.SECURE_STRING,
 }
 
-# Values that the run-time library changes after the first deployment: Pulumi must not revert them.
-RUNTIME_OWNED = ["value"]
+# What the run-time library changes after the first deployment, and Pulumi must therefore not revert: the value,
+# and the tier, which it raises to Advanced when a new value or the pointer document outgrows 4 KB.
+RUNTIME_OWNED = ["value", "tier"]
 
 
 @dataclass
@@ -57,18 +59,6 @@ class ModelParametersArgs:
     models: Mapping[str, ModelConfig]
     kms_deletion_window_days: int
     protect: bool
-
-
-def key_schema(parameter: ParameterConfig) -> KeySchema:
-    return KeySchema(
-        ssm_type=parameter.type,
-        value_type=parameter.effective_value_type,
-        description=parameter.description,
-        allowed_pattern=parameter.allowed_pattern,
-        minimum=parameter.minimum,
-        maximum=parameter.maximum,
-        allowed_values=parameter.allowed_values,
-    )
 
 
 class ModelParameters(pulumi.ComponentResource):
@@ -82,6 +72,8 @@ class ModelParameters(pulumi.ComponentResource):
     active_releases: dict[str, aws.ssm.Parameter]
     read_policies: dict[str, aws.iam.Policy]
     read_policy_documents: dict[str, pulumi.Output[str]]
+    operate_policies: dict[str, aws.iam.Policy]
+    operate_policy_documents: dict[str, pulumi.Output[str]]
 
     def __init__(self, name: str, args: ModelParametersArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ml-infra:ssm_params:ModelParameters", name, None, opts)
@@ -112,6 +104,8 @@ class ModelParameters(pulumi.ComponentResource):
         self.active_releases = {}
         self.read_policies = {}
         self.read_policy_documents = {}
+        self.operate_policies = {}
+        self.operate_policy_documents = {}
         for model, model_config in args.models.items():
             self._declare_model(name, args, model, model_config, region.region, identity.account_id, partition)
 
@@ -119,6 +113,7 @@ class ModelParameters(pulumi.ComponentResource):
             {
                 "key_arn": self.key.arn,
                 "read_policy_arns": {model: policy.arn for model, policy in self.read_policies.items()},
+                "operate_policy_arns": {model: policy.arn for model, policy in self.operate_policies.items()},
             }
         )
 
@@ -162,7 +157,7 @@ class ModelParameters(pulumi.ComponentResource):
             project=project,
             environment=env,
             model=model,
-            keys={key: key_schema(parameter) for key, parameter in model_config.parameters.items()},
+            keys={key: parameter.key_schema() for key, parameter in model_config.parameters.items()},
         )
         schema_text = schema.model_dump_json()
         self.schemas[model] = aws.ssm.Parameter(
@@ -221,36 +216,79 @@ class ModelParameters(pulumi.ComponentResource):
         path_arn = pulumi.Output.concat(
             "arn:", partition.partition, ":ssm:", region, ":", account_id, ":parameter", model_path(project, env, model)
         )
-        document = pulumi.Output.json_dumps(
+        parameters = [path_arn, pulumi.Output.concat(path_arn, "/*")]
+        # SSM encrypts each SecureString with its own ARN as encryption context: the condition limits the key to
+        # this model's parameters, used through SSM.
+        through_ssm_for_this_model = {
+            "StringEquals": {"kms:ViaService": pulumi.Output.concat("ssm.", region, ".amazonaws.com")},
+            "StringLike": {"kms:EncryptionContext:PARAMETER_ARN": pulumi.Output.concat(path_arn, "/*")},
+        }
+        read = [
             {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Sid": "ReadModelParameters",
-                        "Effect": "Allow",
-                        "Action": ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"],
-                        "Resource": [path_arn, pulumi.Output.concat(path_arn, "/*")],
-                    },
-                    {
-                        # SSM encrypts each SecureString with its own ARN as encryption context: the condition
-                        # limits decryption to this model's parameters, read through SSM.
-                        "Sid": "DecryptModelSecrets",
-                        "Effect": "Allow",
-                        "Action": "kms:Decrypt",
-                        "Resource": self.key.arn,
-                        "Condition": {
-                            "StringEquals": {"kms:ViaService": pulumi.Output.concat("ssm.", region, ".amazonaws.com")},
-                            "StringLike": {"kms:EncryptionContext:PARAMETER_ARN": pulumi.Output.concat(path_arn, "/*")},
-                        },
-                    },
+                "Sid": "ReadModelParameters",
+                "Effect": "Allow",
+                "Action": ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"],
+                "Resource": parameters,
+            },
+            {
+                "Sid": "DecryptModelSecrets",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": self.key.arn,
+                "Condition": through_ssm_for_this_model,
+            },
+        ]
+        # What `ml-infra config` needs to stage values, create, activate and roll back releases and read their
+        # history. The declared schema stays Pulumi's: operators may not write it.
+        operate = [
+            {
+                "Sid": "OperateModelConfiguration",
+                "Effect": "Allow",
+                "Action": [
+                    "ssm:GetParameter",
+                    "ssm:GetParameters",
+                    "ssm:GetParametersByPath",
+                    "ssm:GetParameterHistory",
+                    "ssm:PutParameter",
+                    "ssm:LabelParameterVersion",
                 ],
-            }
-        )
-        self.read_policy_documents[model] = document
-        self.read_policies[model] = aws.iam.Policy(
-            f"{name}-{model}-read",
-            name=f"{project}-{env}-{model}-read-config",
-            description=f"Read the configuration of model {model} in {env} and decrypt its secrets.",
-            policy=document,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+                "Resource": parameters,
+            },
+            {
+                # ssm:DescribeParameters supports no resource-level permission; it returns metadata (names,
+                # versions, labels), never values.
+                "Sid": "DescribeParameterVersions",
+                "Effect": "Allow",
+                "Action": "ssm:DescribeParameters",
+                "Resource": "*",
+            },
+            {
+                "Sid": "UseKeyForModelSecrets",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+                "Resource": self.key.arn,
+                "Condition": through_ssm_for_this_model,
+            },
+            {
+                "Sid": "DeclaredSchemaIsPulumis",
+                "Effect": "Deny",
+                "Action": ["ssm:PutParameter", "ssm:DeleteParameter", "ssm:LabelParameterVersion"],
+                "Resource": pulumi.Output.concat(path_arn, "/", SCHEMA_SUFFIX),
+            },
+        ]
+        for kind, statements, description in (
+            ("read", read, f"Read the configuration of model {model} in {env} and decrypt its secrets."),
+            ("operate", operate, f"Stage, release, activate and roll back the configuration of {model} in {env}."),
+        ):
+            document = pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": statements})
+            policy = aws.iam.Policy(
+                f"{name}-{model}-{kind}",
+                name=f"{project}-{env}-{model}-{kind}-config",
+                description=description,
+                policy=document,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            if kind == "read":
+                self.read_policy_documents[model], self.read_policies[model] = document, policy
+            else:
+                self.operate_policy_documents[model], self.operate_policies[model] = document, policy

@@ -35,11 +35,13 @@ from ml_infra.modelconfig.layout import (
     KEY_PATTERN,
     MODEL_NAME_PATTERN,
     RESERVED_PREFIX,
+    KeySchema,
     ReleasedKey,
     ReleaseDocument,
     SsmType,
     ValueType,
 )
+from ml_infra.modelconfig.values import ValueProblem, parse_value
 
 Environment = Literal["dev", "staging", "prod"]
 
@@ -113,23 +115,6 @@ _ALLOWED_VALUE_TYPES: dict[str, set[str]] = {
     "StringList": {"list"},
     "SecureString": {"secret"},
 }
-
-
-def _check_typed_value(value: str, value_type: str) -> str | None:
-    """Why `value` is not a valid `value_type`, or None. The loader of the run-time library converts the same
-    way (ml_infra.modelconfig), so a value that passes here loads there."""
-    try:
-        if value_type == "integer":
-            int(value)
-        elif value_type == "number":
-            float(value)
-        elif value_type == "boolean" and value not in ("true", "false"):
-            return "must be true or false"
-        elif value_type == "json":
-            json.loads(value)
-    except ValueError:
-        return f"is not a valid {value_type}"
-    return None
 
 
 class ParameterConfig(_Strict):
@@ -249,27 +234,24 @@ class ParameterConfig(_Strict):
         text = self.stored_text(reveal=True)
         if text is None:  # pragma: no cover - excluded by the checks above
             return self
-        secret = self.type == "SecureString"
-        shown = REDACTED if secret else repr(text)
-        size_problem = _parameter_size_problem(len(text.encode("utf-8")))
-        if size_problem:
-            problems.append(f"value {size_problem}")
-        if self.allowed_pattern is not None and not re.fullmatch(self.allowed_pattern, text):
-            problems.append(f"value {shown} does not match allowedPattern {self.allowed_pattern!r}")
-        type_problem = _check_typed_value(text, value_type)
-        if type_problem:
-            problems.append(f"value {shown} {type_problem}")
-        elif value_type in ("integer", "number"):
-            number = float(text)
-            if self.minimum is not None and number < self.minimum:
-                problems.append(f"value {shown} is below minimum {self.minimum:g}")
-            if self.maximum is not None and number > self.maximum:
-                problems.append(f"value {shown} is above maximum {self.maximum:g}")
-        if self.allowed_values is not None and text not in self.allowed_values:
-            problems.append(f"value {shown} is not one of the allowedValues {self.allowed_values}")
-        if problems:
-            raise ValueError("; ".join(problems))
+        # The run-time library's own conversion: a value Pulumi seeds is one the loader can load.
+        try:
+            parse_value(text, self.key_schema())
+        except ValueProblem as problem:
+            raise ValueError(str(problem)) from None
         return self
+
+    def key_schema(self) -> KeySchema:
+        """What the `_schema` document declares for this key."""
+        return KeySchema(
+            ssm_type=self.type,
+            value_type=self.effective_value_type,
+            description=self.description,
+            allowed_pattern=self.allowed_pattern,
+            minimum=self.minimum,
+            maximum=self.maximum,
+            allowed_values=self.allowed_values,
+        )
 
     @property
     def effective_value_type(self) -> ValueType:

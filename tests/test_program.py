@@ -116,7 +116,7 @@ def test_each_model_read_policy_is_scoped_to_its_path_and_its_parameters_on_the_
     policies = {
         r.raw_inputs["name"]: json.loads(r.raw_inputs["policy"])
         for r in dev.of_type("aws:iam/policy:Policy")
-        if r.parent == dev.named("model-params").urn
+        if r.parent == dev.named("model-params").urn and r.raw_inputs["name"].endswith("-read-config")
     }
     assert set(policies) == {"ml-infra-dev-fraud-detector-read-config", "ml-infra-dev-churn-predictor-read-config"}
     read, decrypt = policies["ml-infra-dev-fraud-detector-read-config"]["Statement"]
@@ -133,6 +133,23 @@ def test_each_model_read_policy_is_scoped_to_its_path_and_its_parameters_on_the_
         .value["fraud-detector"]
         .endswith(":policy/ml-infra-dev-fraud-detector-read-config")
     )
+
+
+def test_each_model_operator_policy_runs_the_config_tools_but_never_writes_the_declared_schema(dev: Evaluation):
+    key_arn = dev.named("model-params-key").state["arn"]
+    operate = dev.named("model-params-fraud-detector-operate").raw_inputs
+    assert operate["name"] == "ml-infra-dev-fraud-detector-operate-config"
+    by_sid = {s["Sid"]: s for s in json.loads(operate["policy"])["Statement"]}
+    path = "arn:aws:ssm:eu-west-1:123456789012:parameter/ml-infra/dev/fraud-detector"
+    assert by_sid["OperateModelConfiguration"]["Resource"] == [path, path + "/*"]
+    assert {"ssm:PutParameter", "ssm:LabelParameterVersion", "ssm:GetParameterHistory"} <= set(
+        by_sid["OperateModelConfiguration"]["Action"]
+    )
+    assert by_sid["UseKeyForModelSecrets"]["Resource"] == key_arn
+    deny = by_sid["DeclaredSchemaIsPulumis"]
+    assert (deny["Effect"], deny["Resource"]) == ("Deny", path + "/_schema")
+    assert "ssm:PutParameter" in deny["Action"]
+    assert set(dev.outputs["modelOperatePolicyArns"].value) == {"fraud-detector", "churn-predictor"}
 
 
 def test_parameters_follow_the_hierarchy_with_their_types_tiers_and_patterns(dev: Evaluation, project_dir: Path):
@@ -159,7 +176,7 @@ def test_run_time_owned_values_are_not_reverted_by_pulumi(dev: Evaluation):
         elif registration.raw_inputs["type"] == "SecureString":
             assert registration.ignore_changes == [], name  # rewritten only when secretVersion is bumped
         else:
-            assert registration.ignore_changes == ["value"], name
+            assert registration.ignore_changes == ["value", "tier"], name
 
 
 def test_each_model_starts_with_an_initial_release_of_every_key(dev: Evaluation, project_dir: Path):

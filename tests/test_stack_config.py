@@ -145,7 +145,7 @@ def test_secret_values_are_redacted_from_validation_errors():
         models=model_with({"type": "SecureString", "secret": "apiKey", "allowedPattern": "^[0-9]+$"}), apiKey=SECRET
     )
     problems = problems_of(raw, {"apiKey"})
-    assert problems == ["ml-infra:models.m.parameters.k: value [redacted] does not match allowedPattern '^[0-9]+$'"]
+    assert problems == ["ml-infra:models.m.parameters.k: value [secret] does not match the allowed pattern '^[0-9]+$'"]
 
 
 def test_an_unreferenced_secret_and_a_secret_in_a_plain_key_are_reported():
@@ -166,12 +166,12 @@ def test_string_list_items_may_not_contain_commas():
 @pytest.mark.parametrize(
     ("parameter", "message"),
     [
-        ({"value": "1.5", "valueType": "integer"}, "value '1.5' is not a valid integer"),
-        ({"value": 2, "valueType": "number", "maximum": 1}, "value '2' is above maximum 1"),
-        ({"value": "yes", "valueType": "boolean"}, "value 'yes' must be true or false"),
-        ({"value": "{", "valueType": "json"}, "value '{' is not a valid json"),
-        ({"value": "gpu", "allowedValues": ["cpu"]}, "value 'gpu' is not one of the allowedValues ['cpu']"),
-        ({"value": "v1", "allowedPattern": "^[0-9]+$"}, "value 'v1' does not match allowedPattern '^[0-9]+$'"),
+        ({"value": "1.5", "valueType": "integer"}, "value '1.5' is not an integer"),
+        ({"value": 2, "valueType": "number", "maximum": 1}, "value '2' is above the maximum 1"),
+        ({"value": "yes", "valueType": "boolean"}, "value 'yes' is not a boolean; allowed: true, false"),
+        ({"value": "{", "valueType": "json"}, "value '{' is not valid JSON"),
+        ({"value": "gpu", "allowedValues": ["cpu"]}, "value 'gpu' is not one of the allowed values ['cpu']"),
+        ({"value": "v1", "allowedPattern": "^[0-9]+$"}, "value 'v1' does not match the allowed pattern '^[0-9]+$'"),
         ({"value": "x", "allowedPattern": "("}, "is not a valid regular expression"),
         ({"values": ["a"]}, "`values` does not apply to a String parameter (use `value`)"),
         ({"type": "StringList", "values": ["a"], "valueType": "integer"}, "valueType 'integer' does not fit"),

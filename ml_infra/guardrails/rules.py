@@ -67,6 +67,7 @@ NO_RESOURCE_LEVEL_ACTIONS: dict[str, str] = {
     "xray:PutTraceSegments": "X-Ray segments have no ARN (AppSync / SageMaker tracing)",
     "xray:PutTelemetryRecords": "X-Ray telemetry has no ARN (AppSync / SageMaker tracing)",
     "sts:GetCallerIdentity": "answers who the caller is; needs no permission on a resource",
+    "ssm:DescribeParameters": "lists parameter metadata (names, versions, labels), never values (ml-infra config)",
 }
 
 AWS_MANAGED_POLICY_PREFIXES = (
