@@ -99,3 +99,14 @@ def test_main_deploys_every_stack_dev_first_and_prod_behind_its_environment(proj
 def test_policy_pack_configs_named_by_the_workflows_exist_for_every_stack(project_dir: Path):
     for stack in stack_names(project_dir):
         assert (project_dir / "policy" / f"config.{stack}.json").is_file()
+
+
+def test_pull_requests_run_the_contract_gate_and_the_resolver_checks(project_dir: Path):
+    jobs = load(project_dir, "preview.yml")["jobs"]
+    gate = jobs["contracts"]
+    assert steps_using(gate, "actions/checkout")[0]["with"]["fetch-depth"] == 0
+    runs = [step.get("run", "") for step in gate["steps"]]
+    assert any("ml-infra contracts check --against" in run for run in runs)
+    assert any(
+        step.get("run", "").startswith("npm ci") and "npm test" in step["run"] for step in jobs["tests"]["steps"]
+    )
