@@ -198,57 +198,47 @@ def _kms_deletion_window(resource: Resource, context: Context) -> Iterable[str]:
 # IAM
 
 
-def _iam_wildcard_actions(resource: Resource, context: Context) -> Iterable[str]:
+def _allowing_statements(resource: Resource) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(label, statement) for every Allow statement of every identity-policy document a resource carries; the
+    label names the document and statement for a violation message."""
     for where, document in _identity_documents(resource):
         for index, statement in enumerate(statements(document)):
-            if not _allows(statement):
-                continue
-            if "NotAction" in statement:
-                yield (
-                    f"IAM {where} of '{resource.name}' {_statement_name(statement, index)} allows NotAction, which "
-                    "grants every other action; list the actions it needs under Action."
-                )
-            for action in as_list(statement.get("Action")):
-                if action == "*" or (isinstance(action, str) and action.endswith(":*")):
-                    yield (
-                        f"IAM {where} of '{resource.name}' {_statement_name(statement, index)} allows {action!r}; "
-                        "list the specific actions it needs."
-                    )
+            if _allows(statement):
+                yield f"IAM {where} of '{resource.name}' {_statement_name(statement, index)}", statement
+
+
+def _iam_wildcard_actions(resource: Resource, context: Context) -> Iterable[str]:
+    for label, statement in _allowing_statements(resource):
+        if "NotAction" in statement:
+            yield f"{label} allows NotAction, which grants every other action; list the actions it needs under Action."
+        for action in as_list(statement.get("Action")):
+            if action == "*" or (isinstance(action, str) and action.endswith(":*")):
+                yield f"{label} allows {action!r}; list the specific actions it needs."
 
 
 def _iam_partial_wildcard_actions(resource: Resource, context: Context) -> Iterable[str]:
-    for where, document in _identity_documents(resource):
-        for index, statement in enumerate(statements(document)):
-            if not _allows(statement):
-                continue
-            for action in as_list(statement.get("Action")):
-                if isinstance(action, str) and "*" in action and not (action == "*" or action.endswith(":*")):
-                    yield (
-                        f"IAM {where} of '{resource.name}' {_statement_name(statement, index)} allows the pattern "
-                        f"{action!r}, which grows as AWS adds actions; list the actions it needs."
-                    )
+    for label, statement in _allowing_statements(resource):
+        for action in as_list(statement.get("Action")):
+            if isinstance(action, str) and "*" in action and not (action == "*" or action.endswith(":*")):
+                yield (
+                    f"{label} allows the pattern {action!r}, which grows as AWS adds actions; list the actions it "
+                    "needs."
+                )
 
 
 def _iam_wildcard_resources(resource: Resource, context: Context) -> Iterable[str]:
-    for where, document in _identity_documents(resource):
-        for index, statement in enumerate(statements(document)):
-            if not _allows(statement):
-                continue
-            if "NotResource" in statement:
-                yield (
-                    f"IAM {where} of '{resource.name}' {_statement_name(statement, index)} uses NotResource, which "
-                    "grants every other resource; list the resources under Resource."
-                )
-                continue
-            if "*" not in as_list(statement.get("Resource")):
-                continue
-            needing = [a for a in as_list(statement.get("Action")) if a not in NO_RESOURCE_LEVEL_ACTIONS]
-            if needing:
-                yield (
-                    f"IAM {where} of '{resource.name}' {_statement_name(statement, index)} grants "
-                    f"{', '.join(map(str, needing))} on every resource ('*'); name the resource ARNs (only actions "
-                    "that support no resource-level permission may use '*')."
-                )
+    for label, statement in _allowing_statements(resource):
+        if "NotResource" in statement:
+            yield f"{label} uses NotResource, which grants every other resource; list the resources under Resource."
+            continue
+        if "*" not in as_list(statement.get("Resource")):
+            continue
+        needing = [a for a in as_list(statement.get("Action")) if a not in NO_RESOURCE_LEVEL_ACTIONS]
+        if needing:
+            yield (
+                f"{label} grants {', '.join(map(str, needing))} on every resource ('*'); name the resource ARNs "
+                "(only actions that support no resource-level permission may use '*')."
+            )
 
 
 def _iam_no_aws_managed(resource: Resource, context: Context) -> Iterable[str]:
