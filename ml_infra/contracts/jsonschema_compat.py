@@ -310,9 +310,6 @@ TYPE_KEYWORDS: dict[str, frozenset[str]] = {
         }
     ),
 }
-JSON_TYPES = ("string", "number", "integer", "object", "array", "boolean", "null")
-
-
 @dataclass
 class Node:
     """One schema, loaded. `kind`: true, false, typed, enum, not, cond, combined."""
@@ -553,10 +550,6 @@ def diff(original: Any, update: Any) -> list[Change]:
     ctx = _Context(odoc, udoc)
     _compare(ctx, odoc.load(original, ""), udoc.load(update, ""))
     return _dedupe(ctx.changes)
-
-
-def is_backward_compatible(original: Any, update: Any) -> bool:
-    return all(c.compatible for c in diff(original, update))
 
 
 def _dedupe(changes: list[Change]) -> list[Change]:

@@ -77,10 +77,6 @@ AWS_MANAGED_POLICY_PREFIXES = (
 )
 
 
-def _label(resource: Resource, kind: str) -> str:
-    return f"{kind} '{resource.name}'"
-
-
 def _identity_documents(resource: Resource) -> Iterator[tuple[str, dict[str, Any]]]:
     """(where, document) for every identity-policy document a resource carries."""
     if resource.type == IAM_ROLE:

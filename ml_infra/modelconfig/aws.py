@@ -182,9 +182,6 @@ class RetryBudget:
                 self.retries += 1
 
 
-NO_RETRY = Backoff(attempts=1)
-
-
 @dataclass(frozen=True)
 class StoredParameter:
     """One parameter version as SSM returned it. `text` is decrypted for a SecureString when asked."""

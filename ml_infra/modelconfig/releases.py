@@ -52,13 +52,11 @@ from ml_infra.modelconfig.errors import (
 )
 from ml_infra.modelconfig.layout import (
     ACTIVE_RELEASE_ID,
-    KEY_PATTERN,
     MODEL_NAME_PATTERN,
     RELEASE_ID_PATTERN,
     RESERVED_RELEASE_IDS,
     STAGED_RELEASE_ID,
     Activation,
-    KeySchema,
     ModelSchema,
     ReleasedKey,
     ReleaseDocument,
@@ -803,26 +801,6 @@ class ReleaseManager:
             return ""
         pairs = [f"{r.release_id} (v{r.keys[key].version})" for r in releases if key in r.keys]
         return ", ".join(pairs)
-
-
-def check_key_name(key: str) -> str:
-    if not KEY_PATTERN.match(key) or key.startswith("_"):
-        raise InvalidInputError(
-            f"key {key!r} must be 1-128 characters: letters, digits, '_', '.', '-', not starting with '_'"
-        )
-    return key
-
-
-def describe_value_type(schema: KeySchema) -> str:
-    """A short type description for tables: `integer [1, 64]`, `string in {a, b}`."""
-    parts = [schema.value_type]
-    if schema.minimum is not None or schema.maximum is not None:
-        low = "-inf" if schema.minimum is None else f"{schema.minimum:g}"
-        high = "inf" if schema.maximum is None else f"{schema.maximum:g}"
-        parts.append(f"[{low}, {high}]")
-    if schema.allowed_values:
-        parts.append("in {" + ", ".join(schema.allowed_values) + "}")
-    return " ".join(parts)
 
 
 def as_json(value: Any) -> str:
