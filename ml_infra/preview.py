@@ -536,16 +536,14 @@ def run_preview_command(stack: str, project_dir: Path, as_json: bool) -> int:
     The guardrail rules (`ml_infra.guardrails`, the same ones the policy pack runs in `pulumi preview`) judge
     what the program declared, for the environment the stack's `environment` config names.
     """
-    from rich.console import Console
-
+    from ml_infra import console
     from ml_infra.guardrails.offline import check_evaluation
     from ml_infra.program_inputs import ContractFilesError, StackConfigError
 
-    err = Console(stderr=True, highlight=False)
     try:
         evaluation = evaluate(project_dir, stack)
     except (StackConfigError, ContractFilesError, ProjectFileError) as error:
-        err.print(f"[bold red]error:[/] {error}", markup=True, soft_wrap=True)
+        console.error(error)
         return 2
     files = read_stack_files(project_dir.resolve(), stack)
     environment = files.config.get(f"{files.project}:environment", "prod")
@@ -553,8 +551,8 @@ def run_preview_command(stack: str, project_dir: Path, as_json: bool) -> int:
     if as_json:
         document = evaluation.to_json()
         document["violations"] = [violation.to_json() for violation in report.violations]
-        print(json.dumps(document, indent=2, sort_keys=False))
+        console.json_document(document, indent=2)
     else:
-        print(render_text(evaluation))
-        print(render_violations(report.violations, environment))
+        console.line(render_text(evaluation))
+        console.line(render_violations(report.violations, environment))
     return 1 if report.mandatory else 0

@@ -7,7 +7,6 @@ unusable input (a broken contract file, an unknown git ref, a missing registry).
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +14,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from ml_infra import console as cli_console
+from ml_infra.console import styled
 
 app = typer.Typer(
     name="contracts",
@@ -33,16 +35,16 @@ AsJson = Annotated[bool, typer.Option("--json", help="One JSON object on stdout.
 
 
 def _out() -> Console:
-    return Console(soft_wrap=False, width=max(Console().width, 140))
+    # Markup off (ml_infra.console): contract names, paths and messages are user text, printed literally.
+    return cli_console.out(wide=True)
 
 
 def _fail(problems: list[str], as_json: bool) -> typer.Exit:
     """Unusable input: say what is wrong on stderr (and as JSON when asked), exit 2."""
     if as_json:
-        print(json.dumps({"ok": False, "error": "unusable input", "problems": problems}))
-    err = Console(stderr=True, soft_wrap=True)
+        cli_console.json_document({"ok": False, "error": "unusable input", "problems": problems}, indent=None)
     for p in problems:
-        err.print(f"[red]error:[/red] {p}", highlight=False)
+        cli_console.error(p)
     return typer.Exit(2)
 
 
@@ -53,7 +55,7 @@ def _render_reports(reports: list[Any], title: str) -> None:
         table.add_column(col)
     styles = {"breaking": "bold red", "compatible": "green", "new": "cyan", "unchanged": "dim", "skipped": "yellow"}
     for r in reports:
-        table.add_row(r.contract, r.data_format, r.mode, f"[{styles[r.status]}]{r.status}[/]", r.note)
+        table.add_row(r.contract, r.data_format, r.mode, styled(r.status, styles[r.status]), r.note)
     console.print(table)
     for r in reports:
         breaking = [(f, c) for f in r.findings for c in f.breaking]
@@ -72,8 +74,8 @@ def _gate_exit(reports: list[Any], as_json: bool, extra: dict[str, Any] | None =
 
     code = verdict(reports)
     if as_json:
-        print(json.dumps({"ok": code == 0, **(extra or {}), "contracts": [r.to_json() for r in reports]},
-                         indent=2, default=str))
+        cli_console.json_document({"ok": code == 0, **(extra or {}), "contracts": [r.to_json() for r in reports]},
+                                  default=str)
     return typer.Exit(code)
 
 
@@ -198,8 +200,8 @@ def publish(
         raise _fail([str(err)], as_json) from None
     code = 0 if all(r.ok for r in results) else 1
     if as_json:
-        print(json.dumps({"ok": code == 0, "registry": registry, "results": [r.to_json() for r in results]},
-                         indent=2, default=str))
+        cli_console.json_document({"ok": code == 0, "registry": registry, "results": [r.to_json() for r in results]},
+                                  default=str)
     else:
         _render_reports([r.report for r in results], f"Check against Glue registry {registry}")
         table = Table(title=f"Publish to {registry}", title_justify="left")
@@ -207,7 +209,7 @@ def publish(
             table.add_column(col)
         for r in results:
             style = "green" if r.ok else "bold red"
-            table.add_row(r.contract, f"[{style}]{r.action}[/]", str(r.version or ""), r.status, r.message)
+            table.add_row(r.contract, styled(r.action, style), str(r.version or ""), r.status, r.message)
         _out().print(table)
     raise typer.Exit(code)
 
@@ -245,16 +247,16 @@ def validate(
         raise _fail([f"{err.filename}: {err.strerror}."], as_json) from None
     code = 0 if summary.rejected == 0 else 1
     if as_json:
-        print(json.dumps({"ok": code == 0, **summary.to_json(),
-                          "valid_output": str(valid) if valid else None,
-                          "rejected_output": str(rejected) if rejected else None}, indent=2))
+        cli_console.json_document({"ok": code == 0, **summary.to_json(),
+                                   "valid_output": str(valid) if valid else None,
+                                   "rejected_output": str(rejected) if rejected else None})
         raise typer.Exit(code)
     console = _out()
     table = Table(title=f"{summary.input} against {summary.contract}", title_justify="left")
     for col in ("read", "valid", "rejected"):
         table.add_column(col, justify="right")
-    table.add_row(str(summary.read), str(summary.valid), f"[{'red' if summary.rejected else 'green'}]"
-                  f"{summary.rejected}[/]")
+    rejected_style = "red" if summary.rejected else "green"
+    table.add_row(str(summary.read), str(summary.valid), styled(summary.rejected, rejected_style))
     console.print(table)
     if summary.reasons:
         reasons = Table(title="Most frequent reasons", title_justify="left")
@@ -271,7 +273,7 @@ def validate(
                 first.add_row(str(rej.line), reason.pointer or "/", reason.keyword, reason.message)
         console.print(first)
     if rejected is None and summary.rejected:
-        console.print("[dim]Pass --rejected FILE to keep every rejected record with its reasons.[/]")
+        console.print(styled("Pass --rejected FILE to keep every rejected record with its reasons.", "dim"))
     raise typer.Exit(code)
 
 

@@ -18,6 +18,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from ml_infra import console as cli_console
 from ml_infra.modelconfig.errors import (
     ConfigValidationError,
     InvalidInputError,
@@ -60,9 +61,8 @@ def _manager(project: str, environment: str) -> Any:
 
 
 def _stdout() -> Any:
-    from rich.console import Console
-
-    return Console(highlight=False, markup=False)
+    # Markup off (ml_infra.console): model names, keys, values and notes are user text, printed literally.
+    return cli_console.out()
 
 
 def _run(as_json: bool, body: Callable[[], tuple[dict[str, Any], Callable[[Any], None]]]) -> None:
@@ -72,7 +72,7 @@ def _run(as_json: bool, body: Callable[[], tuple[dict[str, Any], Callable[[Any],
     except ModelConfigError as err:
         _fail(err, as_json)
     if as_json:
-        typer.echo(json.dumps(payload, indent=2, default=str))
+        cli_console.json_document(payload, default=str)
     else:
         render(_stdout())
 
@@ -84,13 +84,13 @@ def _fail(err: ModelConfigError, as_json: bool) -> NoReturn:
         if problems:
             error["subject"] = err.subject  # type: ignore[attr-defined]
             error["problems"] = problems
-        typer.echo(json.dumps({"error": error}, indent=2))
+        cli_console.json_document({"error": error})
     elif isinstance(err, ConfigValidationError):
-        typer.echo(f"error: {err.subject}:", err=True)
+        cli_console.error(f"{err.subject}:")
         for problem in err.problems:
-            typer.echo(f"  - {problem.key}: {problem.reason}", err=True)
+            cli_console.line(f"  - {problem.key}: {problem.reason}", stderr=True)
     else:
-        typer.echo(f"error: {err.message}", err=True)
+        cli_console.error(err.message)
     raise typer.Exit(err.exit_code)
 
 
@@ -112,14 +112,15 @@ def _key_rows(view: Any) -> list[dict[str, Any]]:
 
 def _table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Any:
     from rich.table import Table
-    from rich.text import Text
+
+    from ml_infra.console import literal
 
     # Text, not markup: values such as "[secret]" or a JSON list must print as they are.
-    table = Table(title=Text(title) if title else None, title_justify="left", show_lines=False)
+    table = Table(title=literal(title) if title else None, title_justify="left", show_lines=False)
     for column in columns:
-        table.add_column(Text(column), overflow="fold")
+        table.add_column(literal(column), overflow="fold")
     for row in rows:
-        table.add_row(*[Text("" if cell is None else str(cell)) for cell in row])
+        table.add_row(*[literal(cell) for cell in row])
     return table
 
 
