@@ -41,7 +41,7 @@ from ml_infra.modelconfig.layout import (
     SsmType,
     ValueType,
 )
-from ml_infra.modelconfig.values import ValueProblem, parse_value
+from ml_infra.modelconfig.values import ValueProblem, allowed_pattern_problem, parse_value
 
 Environment = Literal["dev", "staging", "prod"]
 
@@ -137,7 +137,11 @@ class ParameterConfig(_Strict):
         "secret (SecureString). Default from the SSM type.",
     )
     description: str = Field("", max_length=1024, description="Shown in SSM and in the run-time tools.")
-    allowed_pattern: str | None = Field(None, max_length=1024, description="Regular expression the value must match.")
+    allowed_pattern: str | None = Field(
+        None,
+        description="Regular expression the whole value must match, checked on RE2 (linear time) everywhere; the "
+        "syntax RE2 and Java (SSM) share, no look-around or back-references.",
+    )
     minimum: float | None = Field(None, description="integer/number only: smallest allowed value.")
     maximum: float | None = Field(None, description="integer/number only: largest allowed value.")
     allowed_values: list[str] | None = Field(None, min_length=1, description="string only: the allowed values.")
@@ -194,11 +198,10 @@ class ParameterConfig(_Strict):
     @field_validator("allowed_pattern")
     @classmethod
     def _compiles(cls, pattern: str | None) -> str | None:
-        if pattern is not None:
-            try:
-                re.compile(pattern)
-            except re.error as err:
-                raise ValueError(f"is not a valid regular expression: {err}") from err
+        # The engine and the syntax that every check of this pattern uses (preview, `config set`, the loader).
+        problem = allowed_pattern_problem(pattern) if pattern is not None else None
+        if problem is not None:
+            raise ValueError(problem)
         return pattern
 
     @model_validator(mode="after")

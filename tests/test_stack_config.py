@@ -172,7 +172,7 @@ def test_string_list_items_may_not_contain_commas():
         ({"value": "{", "valueType": "json"}, "value '{' is not valid JSON"),
         ({"value": "gpu", "allowedValues": ["cpu"]}, "value 'gpu' is not one of the allowed values ['cpu']"),
         ({"value": "v1", "allowedPattern": "^[0-9]+$"}, "value 'v1' does not match the allowed pattern '^[0-9]+$'"),
-        ({"value": "x", "allowedPattern": "("}, "is not a valid regular expression"),
+        ({"value": "x", "allowedPattern": "("}, "is not a pattern the linear-time engine (RE2) accepts (missing ): ("),
         ({"values": ["a"]}, "`values` does not apply to a String parameter (use `value`)"),
         ({"type": "StringList", "values": ["a"], "valueType": "integer"}, "valueType 'integer' does not fit"),
     ],
