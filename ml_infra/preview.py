@@ -3,7 +3,9 @@ with no Pulumi CLI, no provider plugins and no cloud credentials, and reports wh
 
 It does what the CLI does before it starts a program: reads `Pulumi.yaml` and `Pulumi.<stack>.yaml`, applies
 the project's config defaults, and hands the program the flat `namespace:key` config map and its secret keys.
-Values stored as `secure:` ciphertext cannot be decrypted offline: they become placeholder secrets.
+Values stored as `secure:` ciphertext cannot be decrypted offline: they become placeholder secrets. The
+committed stack files hold none: a SecureString whose secret is not set previews with an unknown value, as
+`pulumi preview` shows it.
 
 Every registration is recorded as the engine would receive it (type token, logical name, parent, camelCase
 inputs, protect, provider, ignoreChanges). The tests evaluate the program through the same function, so what
@@ -403,12 +405,16 @@ def evaluate(
     config: Mapping[str, str] | None = None,
     secret_keys: list[str] | None = None,
     program: Path | None = None,
+    dry_run: bool = True,
 ) -> Evaluation:
     """Run the program of `project_dir` for `stack` on the mock runtime and return what it registered.
 
     `config`/`secret_keys` replace what the stack files say (tests use them for bad or unusual configs);
     otherwise the files are read as the CLI reads them. Exceptions raised by the program propagate, among
     them `pulumi.RunError` subclasses for unusable config or contract files.
+
+    `dry_run` True runs the program as `pulumi preview` does (`pulumi.runtime.is_dry_run()`), False as
+    `pulumi up` does: an update refuses a stack whose SecureString secrets are not set.
     """
     project_dir = project_dir.resolve()
     files = read_stack_files(project_dir, stack) if config is None else None
@@ -426,7 +432,7 @@ def evaluate(
     settings.ROOT.set(None)
     mocks = _PreviewMocks(account)
     monitor = _RecordingMonitor(mocks)
-    pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=dry_run, monitor=monitor)
 
     main = program or project_dir / "__main__.py"
     added_path = str(project_dir) not in sys.path

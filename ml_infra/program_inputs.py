@@ -47,7 +47,10 @@ def _all_config() -> tuple[dict[str, Any], set[str]]:
 
 
 def load_stack_config() -> StackConfig:
-    """The validated configuration of the stack being deployed. Raises StackConfigError (no traceback)."""
+    """The validated configuration of the stack being deployed. Raises StackConfigError (no traceback).
+
+    In a preview a SecureString's secret may still be unset (it previews as an unknown value); in an update
+    that is refused here, before any resource is declared, with the command that sets it."""
     project = pulumi.get_project()
     stack = pulumi.get_stack()
     prefix = f"{project}:"
@@ -55,7 +58,7 @@ def load_stack_config() -> StackConfig:
     raw = {key[len(prefix) :]: value for key, value in values.items() if key.startswith(prefix)}
     secret_keys = {key[len(prefix) :] for key in secret if key.startswith(prefix)}
     try:
-        return build_stack_config(project, stack, raw, secret_keys)
+        return build_stack_config(project, stack, raw, secret_keys, dry_run=pulumi.runtime.is_dry_run())
     except ConfigError as err:
         raise StackConfigError(err) from None
 

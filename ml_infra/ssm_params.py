@@ -13,13 +13,15 @@ parameters, the initial release and the pointer are `ignore_changes`: neither `p
 followed by `pulumi up` reverts an operator's change.
 
 SecureString plaintext never reaches Pulumi state: it is sent through the provider's write-only `value_wo`,
-and rewritten only when the parameter's `secretVersion` is bumped in the stack config.
+and rewritten only when the parameter's `secretVersion` is bumped in the stack config. Before its secret is
+set, a stack previews with the SecureString's value unknown (`pending_secret`); `pulumi up` refuses to start.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import pulumi
 import pulumi_aws as aws
@@ -37,7 +39,7 @@ from ml_infra.modelconfig.layout import (
     release_parameter_name,
     schema_parameter_name,
 )
-from ml_infra.stack_config import ModelConfig, ssm_tier_for
+from ml_infra.stack_config import ModelConfig, ParameterConfig, ssm_tier_for
 
 INITIAL_RELEASE_ID = "initial"
 
@@ -50,6 +52,36 @@ _SSM_TYPES = {
 # What the run-time library changes after the first deployment, and Pulumi must therefore not revert: the value,
 # and the tier, which it raises to Advanced when a new value or the pointer document outgrows 4 KB.
 RUNTIME_OWNED = ["value", "tier"]
+
+
+def pending_secret() -> pulumi.Output[str]:
+    """The value of a SecureString whose secret config key is not set yet, in a dry run only: unknown, and secret.
+
+    Why: the Pulumi CLI decrypts every `secure:` config value before the program starts, so a stack file can
+    commit no placeholder ciphertext; a new stack therefore has no value for the secret until an operator runs
+    `pulumi config set --secret`. A preview should still show everything else the stack declares, so the
+    parameter is declared with its value unknown, exactly as a value computed by another resource would be.
+
+    How: `pulumi.UNKNOWN` (the SDK's unknown value) wrapped by `Output.secret`: the Output is not known, the SDK
+    serializes it as the engine's unknown sentinel inside a secret, and the engine and provider plan the
+    parameter with its value "(unknown)" and "[secret]".
+
+    Why it is safe: an unknown value exists only in a dry run. Nothing is written in a preview, and
+    `build_stack_config` refuses an update (`pulumi up`) whose secret is unset before any resource is
+    declared, naming the `pulumi config set --secret ... --stack ...` command; so no SecureString is ever
+    created empty or with a made-up value, and no plaintext reaches the state or a log.
+    """
+    if not pulumi.runtime.is_dry_run():
+        raise RuntimeError("a pending secret exists only in a preview; build_stack_config refuses the update")
+    return cast("pulumi.Output[str]", pulumi.Output.secret(pulumi.UNKNOWN))
+
+
+def _secure_value(parameter: ParameterConfig) -> pulumi.Output[str] | None:
+    if parameter.secret is None:
+        return None
+    if parameter.secret.value is None:
+        return pending_secret()
+    return pulumi.Output.secret(parameter.secret.value.get_secret_value())
 
 
 @dataclass
@@ -144,9 +176,7 @@ class ModelParameters(pulumi.ComponentResource):
                 value=None if secure else parameter.stored_text(),
                 key_id=self.key.arn if secure else None,
                 # Write-only: sent to AWS, never stored in Pulumi state; rewritten when the version changes.
-                value_wo=pulumi.Output.secret(parameter.secret.value.get_secret_value())
-                if secure and parameter.secret is not None
-                else None,
+                value_wo=_secure_value(parameter) if secure else None,
                 value_wo_version=parameter.secret_version if secure else None,
                 # A SecureString is written only when its secretVersion changes, so it has no value to ignore.
                 opts=stateful if secure else runtime_owned,

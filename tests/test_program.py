@@ -281,7 +281,7 @@ def _config_with_secret(project_dir: Path, secret: str) -> tuple[dict[str, str],
     files = read_stack_files(project_dir, "dev")
     config = dict(files.config)
     config["ml-infra:fraudScoringApiKey"] = secret
-    return config, files.secret_keys
+    return config, [*files.secret_keys, "ml-infra:fraudScoringApiKey"]
 
 
 def test_a_secret_from_config_never_appears_in_plaintext(project_dir: Path):
