@@ -3,26 +3,81 @@ works without any Pulumi SDK installed."""
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 import tomllib
 from importlib.metadata import version
 from pathlib import Path
 
+import pytest
 import yaml
 from packaging.requirements import Requirement
 
 
-def test_pulumi_toolchain_installs_the_project_with_its_pulumi_extra(project_dir: Path):
-    runtime = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())["runtime"]
+def locked_requirements(path: Path) -> dict[str, tuple[str, list[str]]]:
+    """name -> (pinned version, hashes) of a `uv pip compile --generate-hashes` output."""
+    logical = re.sub(r"\\\n\s*", " ", path.read_text())
+    locked: dict[str, tuple[str, list[str]]] = {}
+    for line in logical.splitlines():
+        line = line.split(" #", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        assert not line.startswith(("-e", "-r", "-c", ".", "/", "git+")), f"{path.name}: {line}"
+        spec, *options = line.split(" --hash=")
+        requirement = Requirement(spec.strip())
+        pinned = [str(s) for s in requirement.specifier]
+        assert len(pinned) == 1 and pinned[0].startswith("=="), f"{path.name}: {requirement} is not pinned"
+        locked[requirement.name.lower()] = (pinned[0][2:], [o.strip() for o in options])
+    return locked
+
+
+def bounds(project: dict, *extras: str) -> dict[str, Requirement]:
+    declared = [*project["dependencies"], *(r for e in extras for r in project["optional-dependencies"][e])]
+    return {Requirement(r).name.lower(): Requirement(r) for r in declared}
+
+
+@pytest.mark.parametrize(
+    ("lock", "extra", "project_file"),
+    [("requirements.txt", "pulumi", "Pulumi.yaml"), ("policy/requirements.txt", "policy", "policy/PulumiPolicy.yaml")],
+)
+def test_pulumi_install_builds_its_own_environment_from_a_hash_locked_list(
+    project_dir: Path, lock: str, extra: str, project_file: str
+):
+    runtime = yaml.safe_load((project_dir / project_file).read_text())["runtime"]
     assert runtime["name"] == "python"
-    assert runtime["options"] == {"toolchain": "pip", "virtualenv": ".venv"}
-    requirements = [
-        line.strip()
-        for line in (project_dir / "requirements.txt").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
-    assert requirements == ["-e .[pulumi]"]
+    # `pulumi install` (toolchain pip) creates this venv, upgrades pip/setuptools/wheel in it, then installs
+    # requirements.txt: it must never be the tests' `.venv`, whose IAM linter needs pkg_resources.
+    assert runtime["options"] == {"toolchain": "pip", "virtualenv": "venv"}
+    assert ".venv" in readme_tests_command(project_dir)
+
+    locked = locked_requirements(project_dir / lock)
+    project = tomllib.loads((project_dir / "pyproject.toml").read_text())["project"]
+    for name, requirement in bounds(project, extra).items():
+        assert name in locked, f"{lock} does not lock {name}"
+        assert locked[name][0] in requirement.specifier, f"{lock}: {name}=={locked[name][0]} outside {requirement}"
+    for name, (_version, hashes) in locked.items():
+        assert hashes and all(h.startswith("sha256:") for h in hashes), f"{lock}: {name} has no sha256 hash"
+    header = (project_dir / lock).read_text().splitlines()[1]
+    assert f"uv pip compile pyproject.toml --extra {extra} --generate-hashes" in header
+
+
+def readme_tests_command(project_dir: Path) -> str:
+    text = (project_dir / "README.md").read_text()
+    match = re.search(r"<!-- readme-command: tests -->\n```bash\n(.*?)\n```", text, re.DOTALL)
+    assert match
+    return match.group(1)
+
+
+def test_an_update_bot_keeps_both_locks_current(project_dir: Path):
+    config = json.loads((project_dir / "renovate.json").read_text())
+    patterns = config["pip-compile"]["managerFilePatterns"]
+    for lock in ("requirements.txt", "policy/requirements.txt"):
+        assert any(re.search(p.strip("/"), lock) for p in patterns), lock
+    assert config["lockFileMaintenance"]["enabled"] is True
+    # The source of both locks is pyproject.toml; its own manager must stay on so bounds are raised too.
+    assert "pep621" in config["enabledManagers"] and "github-actions" in config["enabledManagers"]
 
 
 def test_pulumi_extra_bounds_every_sdk_the_program_imports_to_its_major_version(project_dir: Path):
