@@ -16,7 +16,8 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -86,16 +87,30 @@ class SecretRef:
 
     Only `build_stack_config` creates these, from the config the engine delivers; a stack file cannot write
     one, so a plaintext secret can never enter the model from YAML.
+
+    `value` is None only in a dry run (`pulumi preview`) whose stack has not set the secret yet: the program
+    then declares the SecureString with an unknown value (see `ml_infra.ssm_params.pending_secret`). An update
+    (`pulumi up`) never gets here without the value: `build_stack_config` refuses it first.
     """
 
     __slots__ = ("config_key", "value")
 
-    def __init__(self, config_key: str, value: SecretStr):
+    def __init__(self, config_key: str, value: SecretStr | None):
         self.config_key = config_key
         self.value = value
 
+    @property
+    def pending(self) -> bool:
+        """True when the secret is not set yet (dry runs only)."""
+        return self.value is None
+
     def __repr__(self) -> str:
-        return f"SecretRef({self.config_key!r}, {REDACTED})"
+        return f"SecretRef({self.config_key!r}, {REDACTED if self.value is not None else 'pending'})"
+
+
+def set_secret_command(name: str, stack: str) -> str:
+    """The exact command that stores secret config key `name` for `stack`, encrypted with the stack's key."""
+    return f"pulumi config set --secret {name} <value> --stack {stack}"
 
 
 def _parameter_size_problem(size: int) -> str | None:
@@ -126,7 +141,7 @@ class ParameterConfig(_Strict):
     secret: SecretRef | None = Field(
         None,
         description="SecureString only: the name of the secret config key holding the value "
-        "(`pulumi config set --secret <name> ...`).",
+        "(`pulumi config set --secret <name> <value> --stack <stack>`).",
     )
     secret_version: int = Field(
         1, ge=1, description="SecureString only: bump after changing the secret so the new value is written."
@@ -181,17 +196,21 @@ class ParameterConfig(_Strict):
             raise ValueError("must be the name of a secret config key (letters, digits, '-', '_')")
         context = info.context or {}
         project = context.get("project", "<project>")
+        stack = context.get("stack", "<stack>")
         secret_values: Mapping[str, str] = context.get("secret_values", {})
         plain_keys: set[str] = context.get("plain_keys", set())
         if name in plain_keys:
             raise ValueError(
                 f"names config key '{project}:{name}', which is stored in plain text; store it encrypted with "
-                f"`pulumi config set --secret {name} <value>`"
+                f"`{set_secret_command(name, stack)}`"
             )
         if name not in secret_values:
+            if context.get("dry_run", False):
+                # A preview may run before the secret exists: the SecureString is declared with an unknown value.
+                return SecretRef(name, None)
             raise ValueError(
-                f"names config key '{project}:{name}', which is not set; set it with "
-                f"`pulumi config set --secret {name} <value>`"
+                f"names config key '{project}:{name}', which is not set; `pulumi up` cannot write the "
+                f"SecureString without it; set it with `{set_secret_command(name, stack)}`"
             )
         return SecretRef(name, SecretStr(secret_values[name]))
 
@@ -266,7 +285,7 @@ class ParameterConfig(_Strict):
             return self.value
         if self.type == "StringList":
             return ",".join(self.values or [])
-        if self.secret is None:
+        if self.secret is None or self.secret.value is None:
             return None
         return self.secret.value.get_secret_value() if reveal else REDACTED
 
@@ -725,13 +744,22 @@ def _config_key(project: str, loc: tuple[int | str, ...]) -> str:
 
 
 def build_stack_config(
-    project: str, stack: str, raw: Mapping[str, Any], secret_keys: set[str] | frozenset[str] = frozenset()
+    project: str,
+    stack: str,
+    raw: Mapping[str, Any],
+    secret_keys: set[str] | frozenset[str] = frozenset(),
+    *,
+    dry_run: bool = False,
 ) -> StackConfig:
     """Validate the raw config of the project namespace (keys without the `<project>:` prefix).
 
     Values may be strings as the engine delivers them ("true", "30", JSON text for objects) or already-parsed
     values. Keys in `secret_keys` are secret: they are accepted only as values of SecureString parameters
     (named by `secret`), and their values never appear in an error.
+
+    `dry_run` (a preview): a secret a SecureString names but the stack has not set yet is accepted as pending
+    (`SecretRef.value` None). Otherwise (an update) it is a problem naming the `pulumi config set --secret`
+    command that fixes it, raised before any resource is declared.
     """
     problems: list[ConfigProblem] = []
     data: dict[str, Any] = {"project": project, "stack": stack}
@@ -785,7 +813,13 @@ def build_stack_config(
             ConfigProblem(f"{project}:{key}", "is a secret that no SecureString parameter names in its `secret`")
         )
 
-    context = {"project": project, "secret_values": secret_values, "plain_keys": plain_keys}
+    context = {
+        "project": project,
+        "stack": stack,
+        "secret_values": secret_values,
+        "plain_keys": plain_keys,
+        "dry_run": dry_run,
+    }
     config: StackConfig | None = None
     try:
         config = StackConfig.model_validate(data, context=context)
@@ -810,23 +844,31 @@ def _redact(loc: tuple[int | str, ...]) -> bool:
 # Reference documentation, generated from the model (the README's config reference is tested against it)
 
 
+_SCALAR_TYPE_NAMES: dict[Any, str] = {bool: "boolean", int: "integer", float: "number", str: "string"}
+
+
 def _type_name(annotation: Any) -> str:
-    text = str(annotation)
-    for needle, name in (
-        ("Literal[", "enum"),
-        ("bool", "boolean"),
-        ("int", "integer"),
-        ("float", "number"),
-        ("dict", "object"),
-        ("list", "list"),
-        ("SecretRef", "string (secret key name)"),
-    ):
-        if needle in text:
-            if needle == "Literal[":
-                inner = text.split("Literal[", 1)[1].split("]", 1)[0]
-                return " \\| ".join(part.strip().strip("'") for part in inner.split(","))
-            return name
-    return "string" if "str" in text else "object"
+    """The reference table's name for a field's type, read from the annotation's structure (origin and
+    arguments), never from its text: a class named `EndpointAlarmSettings` is an object, not an integer."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _type_name(args[0])
+    if origin in (Union, UnionType):
+        names = [_type_name(arg) for arg in args if arg is not type(None)]
+        return " \\| ".join(dict.fromkeys(names))
+    if origin is Literal:
+        return " \\| ".join(str(value) for value in args)
+    if annotation in _SCALAR_TYPE_NAMES:
+        return _SCALAR_TYPE_NAMES[annotation]
+    if annotation is SecretRef:
+        return "string (secret key name)"
+    if origin is list or annotation is list:
+        return "list"
+    if origin in (dict, Mapping) or annotation is dict:
+        return "object"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "object"
+    raise TypeError(f"no config reference type name for {annotation!r}")
 
 
 def _reference_rows(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, str, str, str]]:

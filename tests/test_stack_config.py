@@ -127,10 +127,10 @@ def test_secure_string_refuses_a_plaintext_config_key_and_a_missing_one():
     problems = problems_of(minimal(models=model_with({"type": "SecureString", "secret": "apiKey"}), apiKey=SECRET))
     assert problems == [
         "ml-infra:models.m.parameters.k.secret: names config key 'ml-infra:apiKey', which is stored in plain text; "
-        "store it encrypted with `pulumi config set --secret apiKey <value>` (got 'apiKey')"
+        "store it encrypted with `pulumi config set --secret apiKey <value> --stack dev` (got 'apiKey')"
     ]
     problems = problems_of(minimal(models=model_with({"type": "SecureString", "secret": "missing"})))
-    assert "which is not set; set it with `pulumi config set --secret missing <value>`" in problems[0]
+    assert "set it with `pulumi config set --secret missing <value> --stack dev`" in problems[0]
 
 
 def test_a_secret_written_as_a_plain_value_is_refused_without_echoing_it():

@@ -720,7 +720,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "kms-deletion-window",
         "KMS keys set a deletion window (30 days in prod).",
-        "no public scanner id (issue 4; 30 days in prod as the stack config requires)",
+        "no public scanner id (30 days in prod, as the stack config requires)",
         ("aws:kms/key:Key",),
         check_resource=_kms_deletion_window,
         by_environment=True,
@@ -845,7 +845,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "sagemaker-data-capture-kms",
         "SageMaker data capture is encrypted with a KMS key.",
-        "no direct public id (issue 4); companion of Checkov CKV_AWS_98",
+        "no direct public id; companion of Checkov CKV_AWS_98",
         ("aws:sagemaker/endpointConfiguration:EndpointConfiguration",),
         check_resource=_sagemaker_capture_kms,
     ),
@@ -859,7 +859,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "sagemaker-vpc-in-prod",
         "In prod, SageMaker models run in VPC subnets with security groups.",
-        "no direct public id (issue 4); the notebook analogue is Security Hub SageMaker.2",
+        "no direct public id; the notebook analogue is Security Hub SageMaker.2",
         ("aws:sagemaker/model:Model",),
         check_resource=_sagemaker_vpc,
         by_environment=True,
@@ -881,14 +881,14 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "appsync-exclude-verbose-content",
         "AppSync logs exclude verbose content (headers, context, mapping templates).",
-        "cdk-nag AwsSolutions-ASC3 (as mapped by issue 4)",
+        "cdk-nag AwsSolutions-ASC3 (its closest check)",
         (APPSYNC_API,),
         check_resource=_appsync_verbose_content,
     ),
     Rule(
         "appsync-xray",
         "AppSync APIs are traced with X-Ray.",
-        "no direct public id (issue 4); AWS Well-Architected tracing guidance",
+        "no direct public id; AWS Well-Architected tracing guidance",
         (APPSYNC_API,),
         check_resource=_appsync_xray,
     ),
