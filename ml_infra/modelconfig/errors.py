@@ -69,7 +69,20 @@ class EvictionRiskError(ModelConfigError):
 
 
 class ConfigUnavailableError(ModelConfigError):
-    """No configuration can be served: SSM failed and no last known good configuration exists."""
+    """No configuration can be served: the store failed and no last known good configuration exists."""
+
+
+class BackendUnavailableError(ConfigUnavailableError):
+    """The store was throttled, timed out, unreachable or failed on its side. `retryable` is True when repeating
+    the call cannot do harm (any read; a write the store certainly did not apply): the core retries those."""
+
+    def __init__(self, message: str, *, retryable: bool = True):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class ConcurrentChangeError(ModelConfigError):
+    """Someone else changed the active pointer between reading it and writing it: nothing was written."""
 
 
 class NotConfirmedError(ModelConfigError):

@@ -1,26 +1,33 @@
-"""Loading a model's active configuration as typed values, cheaply, and through SSM faults.
+"""Loading a model's active configuration as typed values, cheaply, within a deadline, and through faults.
 
-A load reads the active-release pointer and the declared schema in one `GetParameters` call, then every key at
-the exact version the active release names (`name:version` selectors, ten per call). A cold load of N keys
-therefore costs ceil(N/10) + 1 calls. Within the time-to-live nothing is called; after it, one call re-reads the
-pointer and, if the release did not change, nothing else: a key version never changes, so fetched versions are
-kept (for the current and the previous release, so a rollback costs one call too). Because every key is read at
-the version one release names, an application never sees a mix of two releases.
+The backend-agnostic core of the application side (the store's primitives come from a `backend.ConfigBackend`,
+`ssm.SsmBackend` by default). A load reads the active-release pointer and the declared schema in one backend
+read (SSM: one `GetParameters` call), then every key at the exact version the active release names (SSM:
+`name:version` selectors, ten per call). A cold load of N keys on SSM therefore costs ceil(N/10) + 1 calls.
+Within the time-to-live nothing is called; after it, one read of the pointer and, if the release did not change,
+nothing else: a key version never changes, so fetched versions are kept (for the current and the previous
+release, so a rollback costs one call too). Because every key is read at the version one release names, an
+application never sees a mix of two releases.
 
-Built on AWS Lambda Powertools' `SSMProvider` for the pointer and schema (batched, cached with a max age; it
-works outside Lambda). What Powertools lacks is written here: version selectors (see `aws.get_parameters`),
-typing and validation against the schema, retries bounded by a deadline, and serving the last known good
-configuration (in memory, or from an encrypted local file) with `stale=True` when SSM throttles, times out or is
-down, and when a new release cannot be loaded.
+Guarantees kept here, whatever the store: typing and validation against the schema; a deadline per load that
+holds whatever the network does (the fetch runs on its own thread; the caller waits at most the deadline,
+then gets the last known good configuration or `ConfigUnavailableError`); one lock per model, so a model's
+fetch never delays another model; concurrent loads of one model share one fetch (single flight); retries with
+backoff inside the deadline; and the last known good configuration (in memory, or from an encrypted local file)
+served with `stale=True` and the reason when the store throttles, times out, is down, or serves something that
+fails the checks.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -28,8 +35,9 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from ml_infra.modelconfig.aws import Backoff, SSMClient, get_parameters, split_selector, ssm_client, translate
+from ml_infra.modelconfig.backend import ConfigBackend, StoredValue
 from ml_infra.modelconfig.errors import (
+    BackendUnavailableError,
     ConfigUnavailableError,
     ConfigValidationError,
     InvalidInputError,
@@ -37,15 +45,8 @@ from ml_infra.modelconfig.errors import (
     Problem,
     UnknownModelError,
 )
-from ml_infra.modelconfig.layout import (
-    MODEL_NAME_PATTERN,
-    KeySchema,
-    ModelSchema,
-    ReleaseDocument,
-    active_release_parameter_name,
-    parameter_name,
-    schema_parameter_name,
-)
+from ml_infra.modelconfig.layout import MODEL_NAME_PATTERN, KeySchema, ModelSchema, ReleaseDocument
+from ml_infra.modelconfig.retry import Backoff
 from ml_infra.modelconfig.snapshot import EncryptedFileSnapshot, SnapshotRecord
 from ml_infra.modelconfig.values import ValueProblem, parse_value
 
@@ -56,14 +57,16 @@ ENVIRONMENT_ENV_VAR = "ML_INFRA_ENV"
 _DEFAULT_VALUE_TYPES = {"String": "string", "StringList": "list", "SecureString": "secret"}
 
 Model = TypeVar("Model", bound=BaseModel)
-Source = Literal["ssm", "memory", "file"]
+# Where a configuration came from: the backend's name (`ConfigBackend.name`, "ssm") when fresh.
+Source = Literal["ssm", "azure", "store", "memory", "file"]
 
 
 @dataclass(frozen=True)
 class ModelConfiguration:
     """A model's configuration as an application uses it: typed values of one release.
 
-    `stale` is True when SSM could not be read and this is the last known good configuration (`source` says
+    `stale` is True when the store could not be read (or served something that failed the checks) and this is
+    the last known good configuration (`source` says
     where it came from, `stale_reason` why). Secrets are `pydantic.SecretStr`: `secret(key)` gives the text.
     """
 
@@ -118,18 +121,50 @@ class _State:
     schema_text: str
     texts: dict[str, str]
     config: ModelConfiguration
-    retry_at: float = 0.0
-    # Fetched key versions, by selector: immutable, so kept for the current and the previous release.
-    selectors: frozenset[str] = frozenset()
+    # Until when (loader clock) the configuration is served without asking the store: the TTL after a fresh
+    # load, the retry interval after a failure.
+    valid_until: float = 0.0
+    # Fetched key versions: immutable, so kept for the current and the previous release.
+    versions: frozenset[tuple[str, int]] = frozenset()
+
+
+@dataclass
+class _Flight:
+    """One fetch of one model in progress, shared by every load of that model that arrives meanwhile."""
+
+    future: Future[ModelConfiguration]
+    started: float  # time.monotonic()
+    deadline: float  # seconds
+
+
+@dataclass
+class _Slot:
+    """Everything the loader holds for one model, under the model's own lock."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    state: _State | None = None
+    flight: _Flight | None = None
+    generation: int = 0
+    values: dict[tuple[str, int], StoredValue] = field(default_factory=dict)
+
+
+def _seconds(name: str, value: float, *, positive: bool = False) -> float:
+    number = float(value)
+    if not math.isfinite(number) or number < 0 or (positive and number == 0):
+        allowed = "a finite number of seconds above 0" if positive else "a finite number of seconds, 0 or more"
+        raise InvalidInputError(f"{name}={value!r} is not usable; allowed: {allowed}")
+    return number
 
 
 class ModelConfigLoader:
     """Loads the active configuration of models of one project and environment.
 
-    `client` is a boto3 SSM client (default: from the standard AWS settings, botocore retries off because
-    `backoff` retries). `ttl_seconds` is how long a loaded configuration is used without asking SSM;
-    `retry_interval` how long a stale configuration is served before SSM is tried again. `snapshot` keeps the
-    last known good configuration on disk, encrypted, for a process that starts during an SSM outage.
+    `backend` is the store (default: `SsmBackend` over `client`, a boto3 SSM client from the standard AWS
+    settings). `ttl_seconds` is how long a loaded configuration is used without asking the store (a float:
+    0.5 means half a second); `retry_interval` how long a stale configuration is served before the store is
+    tried again; `deadline_seconds` the most a `load` blocks, whatever the network does (override per call).
+    `backoff` retries transient faults within the deadline. `snapshot` keeps the last known good configuration
+    on disk, encrypted, for a process that starts during an outage.
     """
 
     def __init__(
@@ -137,9 +172,11 @@ class ModelConfigLoader:
         project: str = DEFAULT_PROJECT,
         environment: str | None = None,
         *,
-        client: SSMClient | None = None,
+        client: Any = None,
+        backend: ConfigBackend | None = None,
         ttl_seconds: float = 30.0,
         retry_interval: float = 5.0,
+        deadline_seconds: float = 8.0,
         backoff: Backoff | None = None,
         snapshot: EncryptedFileSnapshot | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -149,136 +186,178 @@ class ModelConfigLoader:
             raise InvalidInputError(f"no environment given; pass environment= or set {ENVIRONMENT_ENV_VAR}")
         self.project = project
         self.environment = environment
-        self.client = client if client is not None else ssm_client()
-        self.ttl_seconds = ttl_seconds
-        self.retry_interval = retry_interval
-        self.backoff = backoff or Backoff()
+        self.ttl_seconds = _seconds("ttl_seconds", ttl_seconds)
+        self.retry_interval = _seconds("retry_interval", retry_interval)
+        self.deadline_seconds = _seconds("deadline_seconds", deadline_seconds, positive=True)
+        if backend is None:
+            from ml_infra.modelconfig.ssm import SsmBackend
+
+            backend = SsmBackend(project, environment, client=client)
+        self.backend = backend
+        self.backoff = backoff or Backoff(deadline=self.deadline_seconds)
         self.snapshot = snapshot
         self._clock = clock
-        self._lock = threading.RLock()
-        self._states: dict[str, _State] = {}
-        self._values: dict[str, Any] = {}  # selector -> StoredParameter
-        self._provider: Any = None
+        self._slots_lock = threading.Lock()
+        self._slots: dict[str, _Slot] = {}
 
-    def load(self, model: str, *, refresh: bool = False) -> ModelConfiguration:
+    @property
+    def client(self) -> Any:
+        """The SSM client of the default backend (None for another backend)."""
+        return getattr(self.backend, "client", None)
+
+    def load(self, model: str, *, refresh: bool = False, deadline_seconds: float | None = None) -> ModelConfiguration:
         """The active configuration of `model`; `refresh=True` ignores the time-to-live.
 
-        Raises UnknownModelError for a model that has no schema, ConfigValidationError when the active release
-        does not fit the schema, and ConfigUnavailableError or PermissionDeniedError when SSM cannot be read;
-        each only when there is no last known good configuration to serve instead.
+        Returns within `deadline_seconds` (default: the loader's): fresh, or the last known good configuration
+        marked stale with the reason. Raises UnknownModelError for a model that has no schema,
+        ConfigValidationError when the active release does not fit the schema, and ConfigUnavailableError or
+        PermissionDeniedError when the store cannot be read in time; each only when there is no last known good
+        configuration to serve instead.
         """
         if not MODEL_NAME_PATTERN.match(model):
             raise InvalidInputError(
                 f"model name {model!r} must be 1-63 characters: lower-case letters, digits and '-', "
                 "starting with a letter"
             )
-        with self._lock:
-            state = self._states.get(model)
-            if state is not None and not refresh and self._clock() < state.retry_at:
+        deadline = (
+            self.deadline_seconds
+            if deadline_seconds is None
+            else _seconds("deadline_seconds", deadline_seconds, positive=True)
+        )
+        started = time.monotonic()
+        slot = self._slot(model)
+        with slot.lock:
+            state = slot.state
+            if state is not None and not refresh and self._clock() < state.valid_until:
                 return state.config
-            try:
-                return self._fetch(model, state, refresh)
-            except Exception as err:
-                return self._fall_back(model, err)
+            flight = slot.flight
+            if flight is None or flight.future.done() or time.monotonic() > flight.started + flight.deadline:
+                # No fetch running, or the running one is past its own deadline (hung): start another; the
+                # abandoned one's result is ignored when it arrives.
+                flight = self._start(model, slot, state, refresh, deadline)
+        try:
+            return flight.future.result(timeout=max(0.0, started + deadline - time.monotonic()))
+        except FutureTimeout:
+            err: Exception = BackendUnavailableError(
+                f"{self.backend.service} did not answer within the {deadline:g} s deadline"
+            )
+        except Exception as failure:
+            err = failure
+        return self._fall_back(model, slot, err)
 
     def invalidate(self, model: str | None = None) -> None:
-        """Forget cached documents so the next load asks SSM (fetched key versions are kept: they never change)."""
-        with self._lock:
-            if self._provider is not None:
-                self._provider.clear_cache()
-            for name in [model] if model else list(self._states):
-                state = self._states.get(name)
-                if state is not None:
-                    state.retry_at = 0.0
+        """Forget cached documents so the next load asks the store (fetched key versions are kept: they never
+        change)."""
+        with self._slots_lock:
+            slots = [self._slots[model]] if model in self._slots else [] if model else list(self._slots.values())
+        for slot in slots:
+            with slot.lock:
+                if slot.state is not None:
+                    slot.state.valid_until = 0.0
 
     # -- internals ----------------------------------------------------------------------------------------
 
-    def _ssm_provider(self) -> Any:
-        if self._provider is None:
-            # Imported here: Powertools is needed only once an application loads.
-            from aws_lambda_powertools.utilities.parameters import SSMProvider
+    def _slot(self, model: str) -> _Slot:
+        with self._slots_lock:
+            slot = self._slots.get(model)
+            if slot is None:
+                slot = self._slots[model] = _Slot()
+            return slot
 
-            self._provider = SSMProvider(boto3_client=self.client)
-        return self._provider
+    def _start(self, model: str, slot: _Slot, state: _State | None, refresh: bool, deadline: float) -> _Flight:
+        """Start a fetch on its own daemon thread (a hung connection must hold neither the caller nor the
+        interpreter's exit). Called with the slot's lock held."""
+        slot.generation += 1
+        generation = slot.generation
+        future: Future[ModelConfiguration] = Future()
+        flight = _Flight(future, time.monotonic(), deadline)
+        slot.flight = flight
 
-    def _documents(self, model: str, budget: Any, refresh: bool) -> tuple[str, str]:
-        """The texts of the pointer and the schema: one GetParameters call, or none within the TTL."""
-        pointer = active_release_parameter_name(self.project, self.environment, model)
-        schema = schema_parameter_name(self.project, self.environment, model)
-        provider = self._ssm_provider()
-        if refresh:
-            provider.clear_cache()
-        result = budget.call(
-            lambda: provider.get_parameters_by_name(
-                {pointer: {}, schema: {}}, max_age=int(self.ttl_seconds), raise_on_error=False
+        def run() -> None:
+            outcome: ModelConfiguration | None = None
+            error: BaseException | None = None
+            try:
+                outcome = self._fetch(model, slot, generation, state, refresh, deadline)
+            except BaseException as err:  # handed to every waiting caller
+                error = err
+            # The slot forgets the flight before its callers learn the outcome, so that a load that follows
+            # a finished fetch starts a new one.
+            with slot.lock:
+                if slot.flight is flight:
+                    slot.flight = None
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(outcome)  # type: ignore[arg-type]
+
+        future.set_running_or_notify_cancel()
+        threading.Thread(target=run, name=f"modelconfig-load-{model}", daemon=True).start()
+        return flight
+
+    def _fetch(
+        self, model: str, slot: _Slot, generation: int, state: _State | None, refresh: bool, deadline: float
+    ) -> ModelConfiguration:
+        budget = replace(self.backoff, deadline=min(self.backoff.deadline, deadline)).start()
+        documents = budget.call(lambda: self.backend.read_documents(model))
+        if documents.schema is None:
+            raise UnknownModelError(
+                f"unknown model {model!r} in {self.project}/{self.environment}: "
+                f"{self.backend.schema_location(model)} does not exist"
             )
-        )
-        texts: dict[str, str] = {}
-        for name in (schema, pointer):  # an unknown model is reported as such, not as a missing release
-            if name in result:
-                texts[name] = str(result[name])
-                continue
-            # Powertools reports a missing parameter and a swallowed server error alike: ask once more, alone,
-            # to tell "does not exist" from a fault.
-            texts[name] = self._get_one(model, name, budget)
-        return texts[pointer], texts[schema]
-
-    def _get_one(self, model: str, name: str, budget: Any) -> str:
-        from botocore.exceptions import ClientError
-
-        try:
-            response = budget.call(lambda: self.client.get_parameter(Name=name))
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") != "ParameterNotFound":
-                raise
-            if name.endswith("/_schema"):
-                raise UnknownModelError(
-                    f"unknown model {model!r} in {self.project}/{self.environment}: {name} does not exist"
-                ) from None
+        if documents.pointer is None:
             raise ConfigUnavailableError(
-                f"model {model!r} has no active release ({name} does not exist); create and activate one with "
-                "`ml-infra config release` and `ml-infra config activate`"
-            ) from None
-        return str(response["Parameter"]["Value"])
-
-    def _fetch(self, model: str, state: _State | None, refresh: bool) -> ModelConfiguration:
-        budget = self.backoff.start()
-        pointer_text, schema_text = self._documents(model, budget, refresh)
+                f"model {model!r} has no active release ({self.backend.pointer_location(model)} does not exist); "
+                "create and activate one with `ml-infra config release` and `ml-infra config activate`"
+            )
+        pointer_text, schema_text = documents.pointer.text, documents.schema.text
         if state is not None and (pointer_text, schema_text) == (state.pointer_text, state.schema_text):
-            if state.config.stale:
-                state.config = replace(state.config, stale=False, stale_reason=None, source="ssm")
-            state.retry_at = 0.0
-            return state.config
+            with slot.lock:
+                current = slot.state if slot.generation == generation else None
+                if current is None:
+                    return state.config
+                if current.config.stale:
+                    current.config = replace(current.config, stale=False, stale_reason=None, source=self._source())
+                current.valid_until = self._clock() + self.ttl_seconds
+                return current.config
         release, schema = self._parse_documents(model, pointer_text, schema_text)
-        selectors = {
-            key: f"{parameter_name(self.project, self.environment, model, key)}:{released.version}"
-            for key, released in release.keys.items()
-        }
-        wanted = [s for s in selectors.values() if s not in self._values]
-        if wanted:
-            found, invalid = get_parameters(self.client, wanted, budget=budget, decrypt=True)
-            self._values.update(found)
-            if invalid:
-                lost = ", ".join(f"{split_selector(s)[0].rsplit('/', 1)[-1]} v{split_selector(s)[1]}" for s in invalid)
+        wanted = {key: released.version for key, released in release.keys.items()}
+        missing = {key: v for key, v in wanted.items() if (key, v) not in slot.values}
+        if missing:
+            found = budget.call(lambda: self.backend.read_versions(model, missing))
+            lost = [f"{key} v{version}" for key, version in missing.items() if key not in found]
+            if lost:
                 raise ConfigUnavailableError(
-                    f"active release {release.release_id} of model {model} names key versions SSM does not have "
-                    f"(deleted or evicted): {lost}"
+                    f"active release {release.release_id} of model {model} names key versions "
+                    f"{self.backend.service} does not have (deleted or evicted): {', '.join(lost)}"
                 )
-        texts = {key: self._values[selector].text for key, selector in selectors.items()}
+            with slot.lock:
+                for key, value in found.items():
+                    slot.values[(key, value.version)] = value
+        texts = {key: slot.values[(key, version)].text for key, version in wanted.items()}
         fetched_at = datetime.now(UTC)
-        config = self._build(model, release, schema, texts, fetched_at=fetched_at, source="ssm")
-        previous = state.selectors if state is not None else frozenset()
-        current = frozenset(selectors.values())
-        for selector in [s for s in self._values if s.startswith(self._prefix(model))]:
-            if selector not in current and selector not in previous:
-                del self._values[selector]
-        self._states[model] = _State(pointer_text, schema_text, texts, config, selectors=current | previous)
+        config = self._build(model, release, schema, texts, fetched_at=fetched_at, source=self._source())
+        current_versions = frozenset(wanted.items())
+        with slot.lock:
+            if slot.generation != generation:
+                return config  # abandoned: a newer fetch owns the state
+            previous = slot.state.versions if slot.state is not None else frozenset()
+            for pair in [p for p in slot.values if p not in current_versions and p not in previous]:
+                del slot.values[pair]
+            slot.state = _State(
+                pointer_text,
+                schema_text,
+                texts,
+                config,
+                valid_until=self._clock() + self.ttl_seconds,
+                versions=current_versions | previous,
+            )
         if self.snapshot is not None:
             self._save_snapshot(model, pointer_text, schema_text, texts, fetched_at)
         return config
 
-    def _prefix(self, model: str) -> str:
-        return parameter_name(self.project, self.environment, model, "")
+    def _source(self) -> Source:
+        name = self.backend.name
+        return name if name in ("ssm", "azure") else "store"  # type: ignore[return-value]
 
     def _parse_documents(self, model: str, pointer_text: str, schema_text: str) -> tuple[ReleaseDocument, ModelSchema]:
         try:
@@ -334,20 +413,19 @@ class ModelConfigLoader:
             missing=tuple(sorted(set(schema.keys) - set(release.keys))),
         )
 
-    def _fall_back(self, model: str, err: Exception) -> ModelConfiguration:
-        reason = translate(err, doing=f"load model {model}").message
-        state = self._states.get(model)
-        if state is None and self.snapshot is not None:
-            state = self._state_from_snapshot(model)
-        if state is None:
-            if isinstance(err, ModelConfigError):
-                raise err
-            raise translate(err, doing=f"load model {model}") from err
-        log.warning("serving the last known good configuration of model %s: %s", model, reason)
-        state.retry_at = self._clock() + self.retry_interval
-        source: Source = state.config.source if state.config.stale else "memory"
-        state.config = replace(state.config, stale=True, stale_reason=reason, source=source)
-        return state.config
+    def _fall_back(self, model: str, slot: _Slot, err: Exception) -> ModelConfiguration:
+        failure = _loading_error(model, err)
+        with slot.lock:
+            state = slot.state
+            if state is None and self.snapshot is not None:
+                state = self._state_from_snapshot(model, slot)
+            if state is None:
+                raise failure from None
+            log.warning("serving the last known good configuration of model %s: %s", model, failure.message)
+            state.valid_until = self._clock() + self.retry_interval
+            source: Source = state.config.source if state.config.stale else "memory"
+            state.config = replace(state.config, stale=True, stale_reason=failure.message, source=source)
+            return state.config
 
     def _save_snapshot(
         self, model: str, pointer_text: str, schema_text: str, texts: dict[str, str], fetched_at: datetime
@@ -367,7 +445,8 @@ class ModelConfigLoader:
         except OSError as err:
             log.warning("could not write the config snapshot of model %s: %s", model, err)
 
-    def _state_from_snapshot(self, model: str) -> _State | None:
+    def _state_from_snapshot(self, model: str, slot: _Slot) -> _State | None:
+        """The snapshot's configuration as the model's state (called with the slot's lock held)."""
         assert self.snapshot is not None
         record = self.snapshot.load(self.project, self.environment, model)
         if record is None:
@@ -387,5 +466,21 @@ class ModelConfigLoader:
             return None
         config = replace(config, stale=True)
         state = _State(record.pointer_text, record.schema_text, dict(record.texts), config)
-        self._states[model] = state
+        slot.state = state
         return state
+
+
+def _loading_error(model: str, err: Exception) -> ModelConfigError:
+    """The error a failed load reports: the library's own class, the message prefixed with the model."""
+    if not isinstance(err, ModelConfigError):
+        return ModelConfigError(f"cannot load model {model}: {type(err).__name__}: {err}")
+    if isinstance(err, UnknownModelError | ConfigValidationError | InvalidInputError):
+        return err
+    prefix = f"cannot load model {model}: "
+    if err.message.startswith(prefix):
+        return err
+    wrapped = type(err).__new__(type(err))
+    wrapped.__dict__.update(err.__dict__)
+    wrapped.message = prefix + err.message
+    wrapped.args = (wrapped.message,)
+    return wrapped

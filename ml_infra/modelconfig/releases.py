@@ -1,52 +1,42 @@
 """The operator side: stage values, cut immutable releases, activate, roll back, and read the history and diffs.
 
-Everything is built on SSM's own primitives (see `layout`):
+This is the backend-agnostic core (see `backend`): what it guarantees holds on every store, and the store's own
+primitives come from a `ConfigBackend` (`ssm.SsmBackend` by default):
 
-- staging a value is a new version of its key parameter (`PutParameter` with Overwrite); applications do not
-  see it: they read the versions the active release names;
-- a release is a document at `_release/<id>` naming every key's exact version, written without Overwrite, so a
-  release id can never be rewritten; before it is written its values are validated against `_schema` and every
-  version it names is labelled `released-v<version>`, which SSM's 100-version limit never evicts;
-- activation and rollback are ONE `PutParameter` of `_release/active` carrying a full copy of the release: SSM
-  applies a single write atomically, so applications load either the old or the new release, never a mix, and
-  of two operators activating at once the last write wins whole;
-- the pointer's own version history (`GetParameterHistory`: who, when) is the activation log, and each pointer
-  document also names the caller's identity (`sts:GetCallerIdentity`), the action and what was active before.
+- staging a value is a new version of its key (`write_value`); applications do not see it: they read the
+  versions the active release names;
+- a release is a document naming every key's exact version, created only if its id is free (`create_release`),
+  so a release can never be rewritten; before it is written its values are validated against `_schema` and
+  every version it names is protected from the store's version eviction (`retain`; SSM: the label
+  `released-v<version>`);
+- activation and rollback are ONE compare-and-swap of the pointer (`swap_pointer`): applications load either the
+  old or the new release, never a mix, and of two operators activating at once one wins and the other is told
+  that the pointer changed under it (`ConcurrentChangeError`, nothing written);
+- the pointer's own revision history (`pointer_history`: who, when) is the activation log, and each pointer
+  document also names the caller's identity, the action and what was active before.
 
-Releases seeded by the Pulumi program have no labels yet; every operation that relies on a release's versions
-(`set`, `release`, `activate`, `rollback`) labels them first, so a Pulumi-created model is protected from its
-first run-time change on.
+Releases seeded by the Pulumi program are not protected yet; every operation that relies on a release's
+versions (`set`, `release`, `activate`, `rollback`) protects them first, so a Pulumi-created model is protected
+from its first run-time change on. All backend calls go through `backoff`, so throttling and concurrent writers
+(SSM's TooManyUpdates) are retried.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from ml_infra.modelconfig.aws import (
-    Backoff,
-    RetryBudget,
-    SSMClient,
-    StoredParameter,
-    error_code,
-    error_message,
-    get_parameters,
-    split_selector,
-    ssm_client,
-    sts_client,
-    translate,
-)
+from ml_infra.modelconfig.backend import ConfigBackend, StoredDocument, StoredValue
 from ml_infra.modelconfig.errors import (
     ConfigValidationError,
     EvictionRiskError,
     InvalidInputError,
     ModelConfigError,
     Problem,
-    ReleaseExistsError,
     UnknownModelError,
     UnknownReleaseError,
 )
@@ -60,17 +50,13 @@ from ml_infra.modelconfig.layout import (
     ModelSchema,
     ReleasedKey,
     ReleaseDocument,
-    active_release_parameter_name,
-    model_path,
-    parameter_name,
-    protection_label,
-    release_parameter_name,
-    schema_parameter_name,
 )
-from ml_infra.modelconfig.values import STANDARD_TIER_MAX_BYTES, ValueProblem, parse_value
+from ml_infra.modelconfig.retry import Backoff, RetryBudget
+from ml_infra.modelconfig.values import ValueProblem, parse_value
 
 PULUMI_INITIAL_RELEASE_ID = "initial"
-SSM_MAX_VERSIONS = 100
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -146,22 +132,19 @@ class StagedKey:
 class _Documents:
     schema: ModelSchema
     pointer: ReleaseDocument | None
-    extra: dict[str, str | None] = field(default_factory=dict)
+    pointer_revision: int | str | None = None
+    releases: dict[str, StoredDocument | None] = field(default_factory=dict)
 
 
 def _utcnow() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _tier_for(text: str) -> str:
-    return "Standard" if len(text.encode("utf-8")) <= STANDARD_TIER_MAX_BYTES else "Advanced"
-
-
 class ReleaseManager:
     """Stage values, create, activate and roll back releases of the models of one project and environment.
 
-    `client`/`sts` are boto3 SSM and STS clients (default: from the standard AWS settings). All AWS calls go
-    through `backoff`, so throttling and concurrent writers (SSM's TooManyUpdates) are retried.
+    `backend` is the store (default: `SsmBackend` over `client`/`sts`, boto3 SSM and STS clients from the
+    standard AWS settings when not given). All backend calls go through `backoff`.
     """
 
     def __init__(
@@ -169,18 +152,26 @@ class ReleaseManager:
         project: str,
         environment: str,
         *,
-        client: SSMClient | None = None,
+        client: Any = None,
         sts: Any = None,
+        backend: ConfigBackend | None = None,
         backoff: Backoff | None = None,
         now: Callable[[], str] = _utcnow,
     ):
         self.project = project
         self.environment = environment
-        self.client = client if client is not None else ssm_client()
-        self._sts = sts
+        if backend is None:
+            from ml_infra.modelconfig.ssm import SsmBackend
+
+            backend = SsmBackend(project, environment, client=client, sts=sts)
+        self.backend = backend
         self.backoff = backoff or Backoff(attempts=6, deadline=30.0)
         self._now = now
-        self._identity: str | None = None
+
+    @property
+    def client(self) -> Any:
+        """The SSM client of the default backend (None for another backend)."""
+        return getattr(self.backend, "client", None)
 
     # -- reading ------------------------------------------------------------------------------------------
 
@@ -197,34 +188,17 @@ class ReleaseManager:
                 raise UnknownReleaseError(f"model {model} has no active release")
             return pointer
         self._check_release_id(release_id, creating=False)
-        name = release_parameter_name(self.project, self.environment, model, release_id)
-        docs = self._documents(model, name)
-        text = docs.extra[name]
-        if text is None:
+        docs = self._documents(model, release_id)
+        stored = docs.releases[release_id]
+        if stored is None:
             raise UnknownReleaseError(self._unknown_release_message(model, release_id))
-        return self._parse_release(model, text, name)
+        return self._parse_release(model, stored.text, stored.location)
 
     def list_releases(self, model: str) -> list[ReleaseDocument]:
         """Every stored release of the model (not the pointer), oldest first."""
         self.schema(model)
-        path = f"{model_path(self.project, self.environment, model)}/_release"
-        releases: list[ReleaseDocument] = []
-        token: str | None = None
-        budget = self.backoff.start()
-        while True:
-            kwargs: dict[str, Any] = {"Path": path, "Recursive": False, "MaxResults": 10}
-            if token:
-                kwargs["NextToken"] = token
-            response = self._call(
-                budget, f"list the releases of model {model}", self.client.get_parameters_by_path, **kwargs
-            )
-            for parameter in response.get("Parameters", []):
-                if parameter["Name"].rsplit("/", 1)[-1] == ACTIVE_RELEASE_ID:
-                    continue
-                releases.append(self._parse_release(model, parameter["Value"], parameter["Name"]))
-            token = response.get("NextToken")
-            if not token:
-                break
+        stored = self._retry(self.backoff.start(), lambda: self.backend.list_releases(model))
+        releases = [self._parse_release(model, document.text, document.location) for document in stored]
         return sorted(releases, key=lambda r: (r.created_at or "", r.release_id))
 
     def view(self, model: str, ref: str = ACTIVE_RELEASE_ID) -> ReleaseView:
@@ -252,29 +226,36 @@ class ReleaseManager:
 
     def history(self, model: str, limit: int | None = None) -> list[HistoryEntry]:
         """Activations of the model, newest first (SSM keeps the last 100 pointer versions; CloudTrail has all)."""
-        name = active_release_parameter_name(self.project, self.environment, model)
+        versions = self._pointer_history(model)
         entries: list[HistoryEntry] = []
-        for version in self._pointer_history(model, name):
+        for version in versions:
             document: ReleaseDocument | None
             try:
-                document = ReleaseDocument.model_validate_json(version["Value"])
+                document = ReleaseDocument.model_validate_json(version.text)
             except ValueError:
                 document = None
             activation = document.activation if document else None
-            modified = version.get("LastModifiedDate")
             entries.append(
                 HistoryEntry(
-                    pointer_version=int(version["Version"]),
+                    pointer_version=int(version.revision),
                     release_id=document.release_id if document else "(unreadable document)",
                     action=activation.action if activation else "deployed",
-                    modified_at=modified.isoformat() if isinstance(modified, datetime) else modified,
-                    modified_by=version.get("LastModifiedUser"),
+                    modified_at=version.modified_at.isoformat() if version.modified_at else None,
+                    modified_by=version.modified_by,
                     activated_by=activation.activated_by if activation else (document.created_by if document else None),
                     previous_release_id=activation.previous_release_id if activation else None,
                     reason=activation.reason if activation else "",
                 )
             )
-        entries.sort(key=lambda e: e.pointer_version, reverse=True)
+        # What was active before a write is the release of the revision just before it: the store orders the
+        # pointer's writes, so this holds even when two activations raced and one document recorded a stale
+        # previous release.
+        entries.sort(key=lambda e: e.pointer_version)
+        for index in range(1, len(entries)):
+            older, newer = entries[index - 1], entries[index]
+            if newer.previous_release_id != older.release_id:
+                entries[index] = replace(newer, previous_release_id=older.release_id)
+        entries.reverse()
         return entries[:limit] if limit else entries
 
     def diff(self, model: str, before: str, after: str) -> list[DiffEntry]:
@@ -304,7 +285,7 @@ class ReleaseManager:
         if not assignments:
             raise InvalidInputError("nothing to set: give at least one KEY=VALUE")
         budget = self.backoff.start()
-        docs = self._documents(model, self._initial_name(model))
+        docs = self._documents(model, PULUMI_INITIAL_RELEASE_ID)
         schema = docs.schema
         problems: list[Problem] = []
         for key, text in assignments.items():
@@ -320,11 +301,11 @@ class ReleaseManager:
         if problems:
             raise ConfigValidationError(f"refused to set values of model {model}", problems, exit_code=2)
 
-        # Label on first use: the versions that the active and the Pulumi-seeded release name must be protected
-        # before a new version could push them out of SSM's 100-version window.
+        # Protect on first use: the versions that the active and the Pulumi-seeded release name must be protected
+        # before a new version could push them out of the store's version window.
         referenced: dict[str, set[int]] = {}
-        initial_text = docs.extra[self._initial_name(model)]
-        for document in (docs.pointer, self._parse_release(model, initial_text, "") if initial_text else None):
+        initial = docs.releases[PULUMI_INITIAL_RELEASE_ID]
+        for document in (docs.pointer, self._parse_release(model, initial.text, initial.location) if initial else None):
             if document is None:
                 continue
             for key in assignments:
@@ -332,33 +313,22 @@ class ReleaseManager:
                     referenced.setdefault(key, set()).add(document.keys[key].version)
         self._protect(model, [(key, v) for key, versions in referenced.items() for v in sorted(versions)], budget)
 
-        described = self._describe(model, list(assignments), budget)
         written: list[StagedKey] = []
         for key, text in assignments.items():
-            name = parameter_name(self.project, self.environment, model, key)
             declared = schema.keys[key]
-            current = described.get(name, {})
-            tier = current.get("Tier") or "Standard"
-            if _tier_for(text) == "Advanced":
-                tier = "Advanced"
-            kwargs: dict[str, Any] = {
-                "Name": name,
-                "Value": text,
-                "Type": declared.ssm_type,
-                "Overwrite": True,
-                "Tier": tier,
-            }
-            # Carry over what Pulumi declared, so a run-time write changes the value only.
-            if current.get("Description"):
-                kwargs["Description"] = current["Description"]
-            if current.get("AllowedPattern"):
-                kwargs["AllowedPattern"] = current["AllowedPattern"]
-            if declared.ssm_type == "SecureString" and current.get("KeyId"):
-                kwargs["KeyId"] = current["KeyId"]
             try:
-                response = budget.call(lambda kwargs=kwargs: self.client.put_parameter(**kwargs))
-            except Exception as err:
-                failure = self._put_failure(model, key, err)
+                version = self._retry(
+                    budget,
+                    lambda key=key, text=text, declared=declared: self.backend.write_value(model, key, text, declared),
+                )
+            except ModelConfigError as failure:
+                if isinstance(failure, EvictionRiskError):
+                    referencing = self._releases_referencing(model, key)
+                    failure = EvictionRiskError(
+                        f"{failure.message}. Releases naming versions of {key}: {referencing or 'none found'}. "
+                        f"Retire the oldest of them (remove its label with `aws ssm unlabel-parameter-version "
+                        f"--name {self.backend.key_location(model, key)} ...`) only if it will never be activated again"
+                    )
                 done = ", ".join(f"{w.key} (v{w.version})" for w in written)
                 untouched = [k for k in assignments if k != key and k not in {w.key for w in written}]
                 detail = f"{failure.message}. Written before the failure: {done or 'none'}"
@@ -368,7 +338,7 @@ class ReleaseManager:
                 failure.message = detail
                 failure.args = (detail,)
                 raise failure from None
-            written.append(StagedKey(key, int(response["Version"])))
+            written.append(StagedKey(key, version))
         return written
 
     # -- releases -----------------------------------------------------------------------------------------
@@ -379,12 +349,13 @@ class ReleaseManager:
         Refused (ConfigValidationError, naming each key and reason) when a value violates the schema, and
         (ReleaseExistsError) when the id is taken.
         """
+        from ml_infra.modelconfig.errors import ReleaseExistsError
+
         release_id = release_id or self._new_release_id()
         self._check_release_id(release_id, creating=True)
-        name = release_parameter_name(self.project, self.environment, model, release_id)
         budget = self.backoff.start()
-        docs = self._documents(model, name)
-        if docs.extra[name] is not None:
+        docs = self._documents(model, release_id)
+        if docs.releases[release_id] is not None:
             raise ReleaseExistsError(f"release {release_id} of model {model} already exists; releases are immutable")
         staged, problems = self._staged(model, docs.schema, budget)
         for key, state in staged.items():
@@ -407,24 +378,7 @@ class ReleaseManager:
             note=note,
         )
         text = document.model_dump_json()
-        try:
-            budget.call(
-                lambda: self.client.put_parameter(
-                    Name=name,
-                    Value=text,
-                    Type="String",
-                    Overwrite=False,
-                    Tier=_tier_for(text),
-                    Description=f"Release {release_id} of model {model} (immutable).",
-                )
-            )
-        except Exception as err:
-            if error_code(err) == "ParameterAlreadyExists":
-                raise ReleaseExistsError(
-                    f"release {release_id} of model {model} was created by someone else meanwhile; releases are "
-                    "immutable, choose another id"
-                ) from None
-            raise translate(err, doing=f"write release {name}") from None
+        self._retry(budget, lambda: self.backend.create_release(model, release_id, text))
         return document
 
     def activate(
@@ -436,32 +390,32 @@ class ReleaseManager:
         action: Literal["activate", "rollback"] = "activate",
         _fallback: ReleaseDocument | None = None,
     ) -> ActivationResult:
-        """Make `release_id` the active release with one write of the pointer, after validating it against the
-        schema and protecting its versions. Activating the release that is already active writes nothing."""
+        """Make `release_id` the active release with one compare-and-swap of the pointer, after validating it
+        against the schema and protecting its versions. Activating the release that is already active writes
+        nothing."""
         if release_id in RESERVED_RELEASE_IDS:
             raise InvalidInputError(
                 f"{release_id!r} is not a release you can activate; give a release id (see `ml-infra config history`)"
             )
         self._check_release_id(release_id, creating=False)
-        name = release_parameter_name(self.project, self.environment, model, release_id)
         budget = self.backoff.start()
-        docs = self._documents(model, name)
-        text = docs.extra[name]
-        if text is None and _fallback is None:
+        docs = self._documents(model, release_id)
+        stored = docs.releases[release_id]
+        if stored is None and _fallback is None:
             raise UnknownReleaseError(self._unknown_release_message(model, release_id))
-        release = self._parse_release(model, text, name) if text is not None else _fallback
+        release = self._parse_release(model, stored.text, stored.location) if stored is not None else _fallback
         assert release is not None
         release = release.as_release()
         problems = self._check_release(model, docs.schema, release)
         values = self._values_at(model, release, budget, protect=True)
-        for key, stored in values.items():
+        for key, value in values.items():
             declared = docs.schema.keys.get(key)
             if declared is None:
                 continue
             try:
-                parse_value(stored.text, declared)
+                parse_value(value.text, declared)
             except ValueProblem as problem:
-                problems.append(Problem(key, f"{problem} (version {stored.version})"))
+                problems.append(Problem(key, f"{problem} (version {value.version})"))
         if problems:
             raise ConfigValidationError(f"release {release_id} of model {model} refused", problems)
 
@@ -476,35 +430,34 @@ class ReleaseManager:
             reason=reason,
         )
         pointer_text = release.model_copy(update={"activation": activation}).model_dump_json()
-        pointer_name = active_release_parameter_name(self.project, self.environment, model)
-        kwargs: dict[str, Any] = {"Name": pointer_name, "Value": pointer_text, "Type": "String", "Overwrite": True}
-        if _tier_for(pointer_text) == "Advanced":
-            kwargs["Tier"] = "Advanced"
-        try:
-            response = budget.call(lambda: self.client.put_parameter(**kwargs))
-        except Exception as err:
-            raise translate(err, doing=f"write the active-release pointer {pointer_name}") from None
+        swap = self._retry(budget, lambda: self.backend.swap_pointer(model, pointer_text, docs.pointer_revision))
+        previous = activation.previous_release_id
+        if not swap.exclusive:
+            # Another write landed between our read and our write: the true previous release is the one written
+            # just before ours.
+            previous = next(
+                (e.previous_release_id for e in self.history(model) if e.pointer_version == int(swap.revision)),
+                previous,
+            )
         return ActivationResult(
             model=model,
             release_id=release_id,
-            previous_release_id=activation.previous_release_id,
+            previous_release_id=previous,
             action=action,
             changed=True,
             activated_by=activation.activated_by,
             activated_at=activation.activated_at,
-            pointer_version=int(response["Version"]),
+            pointer_version=int(swap.revision),
         )
 
     def rollback(self, model: str, to: str | None = None, *, reason: str = "") -> ActivationResult:
         """Activate `to`, or the release that was active before the current one (from the pointer's history)."""
         if to is not None:
             return self.activate(model, to, reason=reason, action="rollback")
-        name = active_release_parameter_name(self.project, self.environment, model)
-        versions = sorted(self._pointer_history(model, name), key=lambda v: int(v["Version"]))
         documents: list[ReleaseDocument] = []
-        for version in versions:
+        for version in self._pointer_history(model):
             try:
-                documents.append(ReleaseDocument.model_validate_json(version["Value"]))
+                documents.append(ReleaseDocument.model_validate_json(version.text))
             except ValueError:
                 continue
         if not documents:
@@ -521,22 +474,13 @@ class ReleaseManager:
         )
 
     def identity(self) -> str:
-        """The caller's ARN (sts:GetCallerIdentity), recorded in releases and activations."""
-        if self._identity is None:
-            sts = self._sts if self._sts is not None else sts_client()
-            try:
-                self._identity = str(self.backoff.start().call(sts.get_caller_identity)["Arn"])
-            except Exception as err:
-                raise translate(err, doing="identify the caller (sts:GetCallerIdentity)") from None
-        return self._identity
+        """The caller's identity (SSM: the STS caller ARN), recorded in releases and activations."""
+        return self._retry(self.backoff.start(), self.backend.identity)
 
     # -- internals ----------------------------------------------------------------------------------------
 
-    def _call(self, budget: RetryBudget, doing: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
-        try:
-            return budget.call(lambda: fn(**kwargs))
-        except Exception as err:
-            raise translate(err, doing=doing) from None
+    def _retry(self, budget: RetryBudget, fn: Callable[[], T]) -> T:
+        return budget.call(fn)
 
     def _check_model(self, model: str) -> None:
         if not MODEL_NAME_PATTERN.match(model):
@@ -559,33 +503,25 @@ class ReleaseManager:
     def _new_release_id(self) -> str:
         return f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
-    def _initial_name(self, model: str) -> str:
-        return release_parameter_name(self.project, self.environment, model, PULUMI_INITIAL_RELEASE_ID)
-
-    def _documents(self, model: str, *extra: str) -> _Documents:
-        """The schema, the pointer and any other documents of the model, in one GetParameters call."""
+    def _documents(self, model: str, *release_ids: str) -> _Documents:
+        """The schema, the pointer and any releases of the model, in one backend read."""
         self._check_model(model)
-        schema_name = schema_parameter_name(self.project, self.environment, model)
-        pointer_name = active_release_parameter_name(self.project, self.environment, model)
-        names = list(dict.fromkeys([schema_name, pointer_name, *extra]))
-        try:
-            found, _ = get_parameters(self.client, names, budget=self.backoff.start(), decrypt=False)
-        except Exception as err:
-            raise translate(err, doing=f"read the documents of model {model}") from None
-        if schema_name not in found:
+        found = self._retry(self.backoff.start(), lambda: self.backend.read_documents(model, release_ids))
+        if found.schema is None:
             raise UnknownModelError(
-                f"unknown model {model!r} in {self.project}/{self.environment}: {schema_name} does not exist "
-                "(models are declared in the Pulumi stack config and created by `pulumi up`)"
+                f"unknown model {model!r} in {self.project}/{self.environment}: {self.backend.schema_location(model)} "
+                "does not exist (models are declared in the Pulumi stack config and created by `pulumi up`)"
             )
         try:
-            schema = ModelSchema.model_validate_json(found[schema_name].text)
+            schema = ModelSchema.model_validate_json(found.schema.text)
         except ValueError as err:
-            raise ModelConfigError(f"{schema_name} is not a valid schema document: {err}") from None
-        pointer = found.get(pointer_name)
+            raise ModelConfigError(f"{found.schema.location} is not a valid schema document: {err}") from None
+        pointer = found.pointer
         return _Documents(
             schema=schema,
-            pointer=self._parse_release(model, pointer.text, pointer_name) if pointer else None,
-            extra={name: (found[name].text if name in found else None) for name in extra},
+            pointer=self._parse_release(model, pointer.text, pointer.location) if pointer else None,
+            pointer_revision=pointer.revision if pointer else None,
+            releases=dict(found.releases),
         )
 
     def _parse_release(self, model: str, text: str, name: str) -> ReleaseDocument:
@@ -612,21 +548,18 @@ class ReleaseManager:
         self, model: str, schema: ModelSchema, budget: RetryBudget
     ) -> tuple[dict[str, KeyState], list[Problem]]:
         """The latest version of every declared key, with any key that is missing or of the wrong SSM type."""
-        names = {key: parameter_name(self.project, self.environment, model, key) for key in schema.keys}
-        try:
-            found, _ = get_parameters(self.client, list(names.values()), budget=budget, decrypt=True)
-        except Exception as err:
-            raise translate(err, doing=f"read the staged values of model {model}") from None
+        found = self._retry(budget, lambda: self.backend.read_latest(model, list(schema.keys)))
         staged: dict[str, KeyState] = {}
         problems: list[Problem] = []
-        for key, name in names.items():
-            declared = schema.keys[key]
-            stored = found.get(name)
+        for key, declared in schema.keys.items():
+            stored = found.get(key)
             if stored is None:
-                problems.append(Problem(key, f"declared in the schema but {name} does not exist"))
+                problems.append(
+                    Problem(key, f"declared in the schema but {self.backend.key_location(model, key)} does not exist")
+                )
                 continue
-            if stored.ssm_type != declared.ssm_type:
-                problems.append(Problem(key, f"is a {stored.ssm_type} in SSM but declared {declared.ssm_type}"))
+            if stored.kind != declared.ssm_type:
+                problems.append(Problem(key, f"is a {stored.kind} in SSM but declared {declared.ssm_type}"))
                 continue
             staged[key] = KeyState(
                 key, declared.ssm_type, declared.value_type, stored.version, stored.text, declared.description
@@ -650,149 +583,36 @@ class ReleaseManager:
 
     def _values_at(
         self, model: str, release: ReleaseDocument, budget: RetryBudget, *, protect: bool
-    ) -> dict[str, StoredParameter]:
-        """Every key of `release` at its version. With `protect`, read through the protection labels: a version
-        that lacks its label is labelled on the way (ceil(N/10) calls when all are labelled already)."""
-        names = {key: parameter_name(self.project, self.environment, model, key) for key in release.keys}
+    ) -> dict[str, StoredValue]:
+        """Every key of `release` at its version; with `protect`, each version is protected from eviction first."""
+        wanted = {key: r.version for key, r in release.keys.items()}
         if protect:
-            by_label = {key: f"{names[key]}:{protection_label(r.version)}" for key, r in release.keys.items()}
-            found, _ = self._get(model, list(by_label.values()), budget)
-            values = {key: found[s] for key, s in by_label.items() if s in found}
-            unlabelled = [(key, r.version) for key, r in release.keys.items() if key not in values]
-            self._protect(model, unlabelled, budget, checked=True)
-        else:
-            values = {}
-            unlabelled = [(key, r.version) for key, r in release.keys.items()]
-        if unlabelled:
-            by_version = {key: f"{names[key]}:{version}" for key, version in unlabelled}
-            found, _ = self._get(model, list(by_version.values()), budget)
-            for key, selector in by_version.items():
-                if selector not in found:
-                    raise EvictionRiskError(
-                        f"release {release.release_id} of model {model} names {key} version "
-                        f"{split_selector(selector)[1]}, which SSM no longer has (deleted, or evicted after "
-                        f"{SSM_MAX_VERSIONS} newer versions before it was protected); it cannot be loaded"
-                    )
-                values[key] = found[selector]
+            self._protect(model, sorted(wanted.items()), budget)
+        values = self._retry(budget, lambda: self.backend.read_versions(model, wanted))
+        for key, version in wanted.items():
+            if key not in values:
+                limit = self.backend.max_versions
+                raise EvictionRiskError(
+                    f"release {release.release_id} of model {model} names {key} version {version}, which "
+                    f"{self.backend.service} no longer has (deleted"
+                    + (f", or evicted after {limit} newer versions before it was protected" if limit else "")
+                    + "); it cannot be loaded"
+                )
         return values
 
-    def _get(
-        self, model: str, selectors: Sequence[str], budget: RetryBudget
-    ) -> tuple[dict[str, StoredParameter], list[str]]:
-        try:
-            return get_parameters(self.client, selectors, budget=budget, decrypt=True)
-        except Exception as err:
-            raise translate(err, doing=f"read the key versions of model {model}") from None
-
-    def _protect(
-        self, model: str, versions: Sequence[tuple[str, int]], budget: RetryBudget, *, checked: bool = False
-    ) -> int:
-        """Label every (key, version) `released-v<version>` so SSM never evicts it; returns how many labels were
-        added. Versions already labelled cost only the check (ceil(N/10) calls) unless `checked` says the caller
-        knows they lack it."""
+    def _protect(self, model: str, versions: list[tuple[str, int]], budget: RetryBudget) -> int:
         if not versions:
             return 0
-        if not checked:
-            selectors = {
-                (key, v): f"{parameter_name(self.project, self.environment, model, key)}:{protection_label(v)}"
-                for key, v in versions
-            }
-            # One selector per parameter per call: group the versions of one key across calls.
-            missing: list[tuple[str, int]] = []
-            pending = list(selectors.items())
-            while pending:
-                batch: dict[str, tuple[str, int]] = {}
-                rest = []
-                for pair, selector in pending:
-                    if split_selector(selector)[0] in {split_selector(s)[0] for s in batch}:
-                        rest.append((pair, selector))
-                    else:
-                        batch[selector] = pair
-                found, _ = get_parameters(self.client, list(batch), budget=budget, decrypt=False)
-                missing.extend(pair for selector, pair in batch.items() if selector not in found)
-                pending = rest
-            versions = missing
-        added = 0
-        for key, version in versions:
-            name = parameter_name(self.project, self.environment, model, key)
-            label = protection_label(version)
-            try:
-                response = budget.call(
-                    lambda name=name, version=version, label=label: self.client.label_parameter_version(
-                        Name=name, ParameterVersion=version, Labels=[label]
-                    )
-                )
-            except Exception as err:
-                code = error_code(err)
-                if code == "ParameterVersionLabelLimitExceeded":
-                    # Ten labels already: SSM refuses to evict a labelled version, so it is protected anyway.
-                    continue
-                if code in ("ParameterVersionNotFound", "ParameterNotFound"):
-                    raise EvictionRiskError(
-                        f"model {model}: {key} version {version} is referenced by a release but SSM no longer has it "
-                        f"(deleted, or evicted after {SSM_MAX_VERSIONS} newer versions before it was protected)"
-                    ) from None
-                raise translate(err, doing=f"label {name} version {version} (ssm:LabelParameterVersion)") from None
-            if response.get("InvalidLabels"):
-                raise ModelConfigError(f"SSM refused the label {label} on {name}: {response['InvalidLabels']}")
-            added += 1
-        return added
+        return self._retry(budget, lambda: self.backend.retain(model, versions))
 
-    def _describe(self, model: str, keys: Sequence[str], budget: RetryBudget) -> dict[str, dict[str, Any]]:
-        names = [parameter_name(self.project, self.environment, model, key) for key in keys]
-        described: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(names), 50):
-            chunk = names[start : start + 50]
-            token: str | None = None
-            while True:
-                kwargs: dict[str, Any] = {"ParameterFilters": [{"Key": "Name", "Option": "Equals", "Values": chunk}]}
-                if token:
-                    kwargs["NextToken"] = token
-                response = self._call(
-                    budget, f"describe the parameters of model {model}", self.client.describe_parameters, **kwargs
-                )
-                for parameter in response.get("Parameters", []):
-                    described[parameter["Name"]] = parameter
-                token = response.get("NextToken")
-                if not token:
-                    break
-        return described
-
-    def _pointer_history(self, model: str, name: str) -> list[dict[str, Any]]:
-        budget = self.backoff.start()
-        versions: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"Name": name, "WithDecryption": False, "MaxResults": 50}
-            if token:
-                kwargs["NextToken"] = token
-            try:
-                response = budget.call(lambda kwargs=kwargs: self.client.get_parameter_history(**kwargs))
-            except Exception as err:
-                if error_code(err) == "ParameterNotFound":
-                    self.schema(model)  # UnknownModelError if the model itself is unknown
-                    raise ModelConfigError(f"model {model} has no active release ({name} does not exist)") from None
-                raise translate(err, doing=f"read the history of {name}") from None
-            versions.extend(response.get("Parameters", []))
-            token = response.get("NextToken")
-            if not token:
-                return versions
-
-    def _put_failure(self, model: str, key: str, err: Exception) -> ModelConfigError:
-        code = error_code(err)
-        name = parameter_name(self.project, self.environment, model, key)
-        if code == "ParameterMaxVersionLimitExceeded":
-            referencing = self._releases_referencing(model, key)
-            return EvictionRiskError(
-                f"cannot write {key} of model {model}: SSM keeps at most {SSM_MAX_VERSIONS} versions of a parameter "
-                f"and the oldest one is protected because a release references it ({error_message(err)}). "
-                f"Releases naming versions of {key}: {referencing or 'none found'}. Retire the oldest of them "
-                f"(remove its label with `aws ssm unlabel-parameter-version --name {name} ...`) only if it will "
-                "never be activated again"
+    def _pointer_history(self, model: str) -> list[StoredDocument]:
+        versions = self._retry(self.backoff.start(), lambda: self.backend.pointer_history(model))
+        if not versions:
+            self.schema(model)  # UnknownModelError if the model itself is unknown
+            raise ModelConfigError(
+                f"model {model} has no active release ({self.backend.pointer_location(model)} does not exist)"
             )
-        if code == "ParameterPatternMismatchException":
-            return InvalidInputError(f"{key} of model {model}: SSM refused the value: {error_message(err)}")
-        return translate(err, doing=f"write {name}")
+        return versions
 
     def _releases_referencing(self, model: str, key: str) -> str:
         try:

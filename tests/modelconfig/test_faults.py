@@ -98,7 +98,7 @@ def test_a_cold_start_during_an_outage_without_a_snapshot_fails_clearly(ranker: 
 def test_missing_permission_is_not_retried_and_names_the_cause(ranker: ReleaseDocument):
     client, sleeps = ssm(), Sleeps()
     Faults(client).add("deny")
-    with pytest.raises(PermissionDeniedError, match="AWS denied permission to load model ranker"):
+    with pytest.raises(PermissionDeniedError, match="cannot load model ranker: AWS denied permission to read"):
         loader(client, sleeps).load("ranker")
     assert sleeps.asked == []
 

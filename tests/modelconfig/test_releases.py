@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import pytest
 
 from ml_infra.modelconfig import (
+    ActivationResult,
+    ConcurrentChangeError,
     ConfigValidationError,
     EvictionRiskError,
     InvalidInputError,
@@ -231,7 +234,7 @@ def test_activation_is_refused_when_the_release_no_longer_fits_the_schema(ranker
     assert pointer(client).release_id == "initial"
 
 
-def test_two_operators_activating_at_once_leave_one_whole_release_active(moto_server: MotoServer):
+def test_two_operators_activating_at_once_leave_one_whole_release_and_a_true_history(moto_server: MotoServer):
     seeding = moto_server.client()
     seed_model(seeding, "ranker", RANKER_SCHEMA, RANKER_VALUES)
     setup = manager(seeding, endpoint_url=moto_server.url)
@@ -239,17 +242,20 @@ def test_two_operators_activating_at_once_leave_one_whole_release_active(moto_se
     r_a = setup.create_release("ranker", "release-a")
     setup.set_values("ranker", {"max_results": "40", "threshold": "0.4", "mode": "fast"})
     r_b = setup.create_release("ranker", "release-b")
-    releases = {"release-a": r_a, "release-b": r_b}
+    setup.set_values("ranker", {"max_results": "50", "threshold": "0.5", "mode": "fast"})
+    r_c = setup.create_release("ranker", "release-c")
+    releases = {"release-a": r_a, "release-b": r_b, "release-c": r_c}
 
-    def activate_together(targets: list[str], reason: str) -> list[BaseException]:
+    def activate_together(targets: list[str], reason: str) -> tuple[list[ActivationResult], list[BaseException]]:
         operators = [manager(moto_server.client(), endpoint_url=moto_server.url) for _ in targets]
         barrier = threading.Barrier(len(targets))
+        results: list[ActivationResult] = []
         errors: list[BaseException] = []
 
         def activate(operator, release_id: str) -> None:
             try:
                 barrier.wait(timeout=5)
-                operator.activate("ranker", release_id, reason=reason)
+                results.append(operator.activate("ranker", release_id, reason=reason))
             except BaseException as err:  # reported by the caller
                 errors.append(err)
 
@@ -258,20 +264,29 @@ def test_two_operators_activating_at_once_leave_one_whole_release_active(moto_se
             thread.start()
         for thread in threads:
             thread.join(timeout=30)
-        return errors
+        return results, errors
 
-    for round_number in range(3):
-        targets = ["release-a", "release-b"] if round_number % 2 == 0 else ["release-b", "release-a"]
-        assert activate_together(targets, f"round {round_number}") == []
+    orders = [["release-a", "release-b", "release-c"], ["release-c", "release-a", "release-b"]]
+    for round_number in range(4):
+        results, errors = activate_together(orders[round_number % 2], f"round {round_number}")
+        # Whoever lost the compare-and-swap is told so, with nothing written; nobody fails otherwise.
+        assert all(isinstance(err, ConcurrentChangeError) and "nothing written" in str(err) for err in errors), errors
 
         active = pointer(seeding)
-        # The last write wins whole: the pointer is exactly one of the two releases, never a mix of keys.
+        # One whole release is active, never a mix of keys.
         assert active.as_release() == releases[active.release_id]
-        newest = setup.history("ranker")[0]
-        assert newest.release_id == active.release_id
+        history = setup.history("ranker")
+        assert history[0].release_id == active.release_id
+        # Every activation names the release that was really active before it: the one written just before.
+        for newer, older in itertools.pairwise(history):
+            assert newer.previous_release_id == older.release_id
+        truth = {entry.pointer_version: entry.previous_release_id for entry in history}
+        for result in results:
+            if result.changed:
+                assert result.previous_release_id == truth[result.pointer_version]
         config = ModelConfigLoader(PROJECT, ENV, client=moto_server.client(), backoff=NO_SLEEP).load("ranker")
-        expected = {"release-a": (30, 0.3, "exact"), "release-b": (40, 0.4, "fast")}[active.release_id]
-        assert (config["max_results"], config["threshold"], config["mode"]) == expected
+        expected = {"release-a": (30, 0.3, "exact"), "release-b": (40, 0.4, "fast"), "release-c": (50, 0.5, "fast")}
+        assert (config["max_results"], config["threshold"], config["mode"]) == expected[active.release_id]
 
 
 # -- eviction protection ----------------------------------------------------------------------------------
