@@ -323,7 +323,7 @@ def test_a_broken_contract_file_stops_the_program_naming_the_file(project_copy: 
     assert len(problems) == 2
     assert problems[0].startswith(f"{project}/contracts/inference-request.avsc: not a valid Avro schema")
     assert problems[1] == (
-        f"{project}/contracts/training-record.schema.json: not a valid draft-07 JSON Schema at /required: "
+        f"{project}/contracts/training-record.schema.json: /required: not a valid draft-07 JSON Schema: "
         "'id' is not of type 'array'."
     )
 

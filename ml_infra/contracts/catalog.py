@@ -1,6 +1,12 @@
-"""The data contracts of the project, read from files: `contracts/*.schema.json` (JSON Schema draft-07) and
+"""The data contracts of the project, read from files: `contracts/*.schema.json` (JSON Schema) and
 `contracts/*.avsc` (Avro), with `contracts/contracts.yaml` giving each file its Glue compatibility mode and a
 description.
+
+Drafts: a contract in the catalog is registered in Glue, which supports JSON Schema draft-04, -06 and -07, so
+those are the drafts the catalog accepts (draft-07 when `$schema` is absent). A plain schema file given to
+`ml-infra contracts compat` or `validate` may also declare 2019-09 or 2020-12. Every `$ref` must resolve inside
+its own file (contracts resolve only within `contracts/`, and validation never touches the network), and a
+schema nested deeper than `MAX_SCHEMA_DEPTH` levels is refused with the pointer where it gets too deep.
 
 Both the Pulumi program (one Glue schema per contract) and the contract tools (compatibility gate, record
 validation) read contracts through this module, so a broken file is refused the same way everywhere: every
@@ -21,7 +27,20 @@ CONTRACTS_DIR_NAME = "contracts"
 MANIFEST_NAME = "contracts.yaml"
 JSON_SCHEMA_SUFFIX = ".schema.json"
 AVRO_SUFFIX = ".avsc"
-DRAFT7_URIS = ("http://json-schema.org/draft-07/schema#", "http://json-schema.org/draft-07/schema")
+DEFAULT_DRAFT = "draft-07"
+# $schema URIs (with and without the empty fragment) -> the draft's name.
+DRAFT_URIS: dict[str, str] = {
+    "http://json-schema.org/draft-04/schema": "draft-04",
+    "http://json-schema.org/draft-06/schema": "draft-06",
+    "http://json-schema.org/draft-07/schema": "draft-07",
+    "https://json-schema.org/draft/2019-09/schema": "2019-09",
+    "https://json-schema.org/draft/2020-12/schema": "2020-12",
+}
+GLUE_DRAFTS = ("draft-04", "draft-06", "draft-07")
+ALL_DRAFTS = (*GLUE_DRAFTS, "2019-09", "2020-12")
+# Deeper schemas are refused at load: the reference engine (jsonschema-rs) stops at about 254 levels with a
+# bare "Recursion limit reached", and no real contract comes near this.
+MAX_SCHEMA_DEPTH = 200
 
 Compatibility = Literal["NONE", "DISABLED", "BACKWARD", "BACKWARD_ALL", "FORWARD", "FORWARD_ALL", "FULL", "FULL_ALL"]
 DataFormat = Literal["JSON", "AVRO"]
@@ -52,6 +71,7 @@ class Contract:
     description: str
     definition: str
     document: Any
+    draft: str = ""  # the JSON Schema draft it is judged under ("" for Avro)
 
 
 def contract_name(path: Path) -> str | None:
@@ -62,41 +82,187 @@ def contract_name(path: Path) -> str | None:
     return None
 
 
-def _check_json_schema(path: Path, document: Any) -> list[str]:
-    from jsonschema import Draft7Validator
+def _pointer(path: list[Any]) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+def json_schema_draft(path: Path, document: Any, *, glue: bool) -> str:
+    """The draft `document` is judged under, from its `$schema` (draft-07 when absent). `glue`: only the drafts
+    Glue supports are allowed (a catalog contract); otherwise 2019-09 and 2020-12 too (a plain file).
+    Raises ContractError naming the file and what is allowed."""
+    declared = document.get("$schema") if isinstance(document, dict) else None
+    if declared is None:
+        return DEFAULT_DRAFT
+    draft = DRAFT_URIS.get(str(declared).removesuffix("#")) if isinstance(declared, str) else None
+    allowed = GLUE_DRAFTS if glue else ALL_DRAFTS
+    if draft is None or draft not in allowed:
+        uris = ", ".join(u for u, d in DRAFT_URIS.items() if d in allowed)
+        why = ("contracts registered in Glue are JSON Schema draft-04, -06 or -07 (what the Glue Schema "
+               "Registry supports)" if glue else "supported drafts are draft-04, -06, -07, 2019-09 and 2020-12")
+        raise ContractError([f"{path}: $schema: {declared!r} is not allowed; {why}: use one of {uris}, "
+                             "or leave $schema out for draft-07."])
+    return draft
+
+
+def _too_deep_pointer(text: str, limit: int) -> str:
+    """The JSON pointer (cut after 8 tokens) of the first container nested deeper than `limit` in JSON text
+    that is too deep for the recursive parser: a flat scan over the text, for the error message only."""
+    from json.decoder import scanstring  # type: ignore[attr-defined]
+
+    stack: list[list[Any]] = []  # [bracket, current key or index]
+    expecting_key = False
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == '"':
+            value, i = scanstring(text, i + 1)
+            if stack and stack[-1][0] == "{" and expecting_key:
+                stack[-1][1] = value
+            continue
+        if c in "{[":
+            stack.append([c, 0 if c == "[" else ""])
+            expecting_key = c == "{"
+            if len(stack) > limit:
+                tokens = [entry[1] for entry in stack[:-1]]
+                return _pointer(tokens[:8]) + f"/... ({len(stack)} levels)"
+        elif c in "}]" and stack:
+            stack.pop()
+        elif c == "," and stack:
+            if stack[-1][0] == "[":
+                stack[-1][1] += 1
+            else:
+                expecting_key = True
+        elif c == ":":
+            expecting_key = False
+        i += 1
+    return "/"
+
+
+def _nesting_problem(path: Path, document: Any) -> str | None:
+    """The first place where `document` nests deeper than MAX_SCHEMA_DEPTH, as a problem sentence."""
+    stack: list[tuple[Any, list[Any]]] = [(document, [])]
+    while stack:
+        node, where = stack.pop()
+        if len(where) > MAX_SCHEMA_DEPTH:
+            shown = _pointer(where[:8]) + "/..." + f" ({len(where)} levels)"
+            return (f"{path}: {shown}: the schema nests deeper than {MAX_SCHEMA_DEPTH} levels; "
+                    f"at most {MAX_SCHEMA_DEPTH} are allowed.")
+        if isinstance(node, dict):
+            stack.extend((v, [*where, k]) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, [*where, i]) for i, v in enumerate(node))
+    return None
+
+
+def _check_json_schema(path: Path, document: Any, *, glue: bool = True) -> list[str]:
+    import jsonschema.validators
     from jsonschema.exceptions import SchemaError
 
-    if not isinstance(document, dict):
+    if not isinstance(document, dict | bool):
         return [f"{path}: a JSON Schema contract must be a JSON object at the top level."]
-    declared = document.get("$schema")
-    if declared is not None and declared not in DRAFT7_URIS:
-        return [
-            f"{path}: declares $schema {declared!r}; contracts are JSON Schema draft-07 "
-            f"(use {DRAFT7_URIS[0]!r} or leave $schema out)."
-        ]
+    if glue and not isinstance(document, dict):
+        return [f"{path}: a JSON Schema contract must be a JSON object at the top level."]
+    deep = _nesting_problem(path, document)
+    if deep:
+        return [deep]
     try:
-        Draft7Validator.check_schema(document)
+        draft = json_schema_draft(path, document, glue=glue)
+    except ContractError as err:
+        return err.problems
+    meta = {"draft-04": jsonschema.Draft4Validator, "draft-06": jsonschema.Draft6Validator,
+            "draft-07": jsonschema.Draft7Validator, "2019-09": jsonschema.Draft201909Validator,
+            "2020-12": jsonschema.Draft202012Validator}[draft]
+    try:
+        # Keywords only: a `pattern` is judged by the engine that runs it (compile_problems), not by Python's re.
+        meta.check_schema(document, format_checker=None)
     except SchemaError as err:
-        pointer = "/" + "/".join(str(p) for p in err.absolute_path)
-        return [f"{path}: not a valid draft-07 JSON Schema at {pointer}: {err.message}."]
+        return [f"{path}: {_pointer(list(err.absolute_path)) or '/'}: not a valid {draft} JSON Schema: "
+                f"{_short(err.message)}."]
+    return compile_problems(path, document, draft)
+
+
+def compile_problems(path: Path, document: Any, draft: str) -> list[str]:
+    """Compile the schema with the validation engine, offline: what it cannot compile (a pattern it does
+    not support, a `$ref` to nothing, a remote `$ref` it would have to fetch) is a problem naming the JSON
+    pointer. Contracts resolve references only within their own file (by JSON pointer or `$id`) and the
+    drafts' meta-schemas, which the engine bundles: validation never touches the network."""
+    from ml_infra.contracts.engine import SchemaCompileError, compile_reference
+
+    try:
+        compile_reference(document, draft)
+    except SchemaCompileError as err:
+        return [f"{path}: {err.pointer or '/'}: the schema cannot be compiled: {err.message}."]
     return []
 
 
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _check_avro(path: Path, text: str) -> tuple[list[str], Any]:
+    """Parse with the `avro` package (names, types), then check every field default against its type as
+    Glue (the Java Avro library) does at registration: `fastavro.parse_schema` checks plain defaults, and
+    a union's default must match the union's FIRST branch (Avro specification), which fastavro does not
+    check."""
     import avro.errors
     import avro.schema
 
     try:
-        return [], avro.schema.parse(text)
+        parsed = avro.schema.parse(text)
     except (avro.errors.SchemaParseException, avro.errors.AvroException, json.JSONDecodeError) as err:
-        return [f"{path}: not a valid Avro schema: {err}."], None
+        return [f"{path}: not a valid Avro schema: {_short(str(err))}."], None
+    except RecursionError:
+        return [f"{path}: the Avro schema nests too deeply to parse."], None
+    return _avro_default_problems(path, json.loads(text), parsed), parsed
 
 
-def load_contract_file(path: Path) -> tuple[DataFormat, str, Any]:
+def _avro_default_problems(path: Path, document: Any, parsed: Any) -> list[str]:
+    import avro.io
+    import avro.schema
+    import fastavro
+
+    try:
+        fastavro.parse_schema(document)
+    except Exception as err:  # fastavro's SchemaParseException and friends: a default that does not fit
+        return [f"{path}: a field default does not match its type: {_short(str(err))}; Glue refuses such a "
+                "schema at registration."]
+    problems: list[str] = []
+    seen: set[int] = set()
+
+    def walk(node: Any, where: str) -> None:
+        if id(node) in seen:
+            return
+        seen.add(id(node))
+        if isinstance(node, avro.schema.UnionSchema):
+            for i, branch in enumerate(node.schemas):
+                walk(branch, f"{where}/{i}")
+        elif isinstance(node, avro.schema.ArraySchema):
+            walk(node.items, f"{where}/items")
+        elif isinstance(node, avro.schema.MapSchema):
+            walk(node.values, f"{where}/values")
+        elif isinstance(node, avro.schema.RecordSchema):
+            fields: list[Any] = list(getattr(node, "fields", None) or [])
+            for i, f in enumerate(fields):
+                at = f"{where}/fields/{i} ({f.name})"
+                if isinstance(f.type, avro.schema.UnionSchema) and f.has_default:
+                    first = f.type.schemas[0]
+                    if not avro.io.validate(first, f.default):
+                        problems.append(
+                            f"{path}: {at}: default {json.dumps(f.default)[:80]} does not match the first branch "
+                            f"of its union ({first.type}); Avro (and Glue) require a union's default to be of its "
+                            "first type: put that type first.")
+                walk(f.type, f"{at}/type")
+
+    walk(parsed, "")
+    return problems
+
+
+def load_contract_file(path: Path, *, glue: bool = True) -> tuple[DataFormat, str, Any]:
     """Read and check one schema file. Returns (format, the file's text, the parsed JSON document).
 
-    JSON Schema files are checked against the draft-07 meta-schema; Avro files are parsed by the `avro`
-    package. Raises ContractError naming the file.
+    JSON Schema files are checked against their draft's meta-schema (`glue`: only the drafts Glue supports,
+    as for a catalog contract; otherwise 2019-09 and 2020-12 too); Avro files are parsed by the `avro`
+    package and their defaults checked. Raises ContractError naming the file.
     """
     if contract_name(path) is None:
         raise ContractError([f"{path}: not a contract file; contracts end in {JSON_SCHEMA_SUFFIX} or {AVRO_SUFFIX}."])
@@ -110,12 +276,16 @@ def load_contract_file(path: Path) -> tuple[DataFormat, str, Any]:
         document = json.loads(text)
     except json.JSONDecodeError as err:
         raise ContractError([f"{path}: not valid JSON at line {err.lineno}, column {err.colno}: {err.msg}."]) from err
+    except RecursionError as err:
+        where = _too_deep_pointer(text, MAX_SCHEMA_DEPTH)
+        raise ContractError([f"{path}: {where}: the schema nests deeper than {MAX_SCHEMA_DEPTH} levels; at most "
+                             f"{MAX_SCHEMA_DEPTH} are allowed."]) from err
 
     problems: list[str]
     data_format: DataFormat
     if path.name.endswith(JSON_SCHEMA_SUFFIX):
         data_format = "JSON"
-        problems = _check_json_schema(path, document)
+        problems = _check_json_schema(path, document, glue=glue)
     else:
         data_format = "AVRO"
         problems, _ = _check_avro(path, text)
@@ -213,6 +383,7 @@ def load_catalog(contracts_dir: Path) -> list[Contract]:
                     description=description,
                     definition=text,
                     document=document,
+                    draft=json_schema_draft(path, document, glue=True) if data_format == "JSON" else "",
                 )
             )
     if problems:

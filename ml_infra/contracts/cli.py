@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ml_infra import console as cli_console
-from ml_infra.console import styled
+from ml_infra.console import literal, styled
 
 app = typer.Typer(
     name="contracts",
@@ -143,7 +143,7 @@ def compat(
     as_json: AsJson = False,
 ) -> None:
     """Compare two schema files directly: exit 0 when compatible under MODE, 1 when not."""
-    from ml_infra.contracts.catalog import ContractError, contract_name, load_contract_file
+    from ml_infra.contracts.catalog import ContractError, contract_name, json_schema_draft, load_contract_file
     from ml_infra.contracts.compat import IncomparableSchemas, Version
     from ml_infra.contracts.compat import check as check_versions
 
@@ -151,8 +151,10 @@ def compat(
     if mode not in MODES:
         raise _fail([f"--mode {mode!r} is not a compatibility mode; allowed: {', '.join(MODES)}."], as_json)
     try:
-        old_format, old_text, _ = load_contract_file(old)
-        new_format, new_text, _ = load_contract_file(new)
+        old_format, old_text, old_doc = load_contract_file(old, glue=False)
+        new_format, new_text, new_doc = load_contract_file(new, glue=False)
+        drafts = ({str(p): json_schema_draft(p, d, glue=False) for p, d in ((old, old_doc), (new, new_doc))}
+                  if old_format == "JSON" and new_format == "JSON" else {})
     except ContractError as err:
         raise _fail(err.problems, as_json) from None
     if old_format != new_format:
@@ -163,8 +165,10 @@ def compat(
     except IncomparableSchemas as err:
         raise _fail([str(err)], as_json) from None
     if not as_json:
+        for path, draft in drafts.items():
+            cli_console.line(f"{path}: judged as JSON Schema {draft}")
         _render_reports([report], f"{old} -> {new}")
-    raise _gate_exit([report], as_json)
+    raise _gate_exit([report], as_json, {"drafts": drafts} if drafts else None)
 
 
 @app.command()
@@ -225,9 +229,11 @@ def validate(
     contracts_dir: ContractsDir = Path("contracts"),
     as_json: AsJson = False,
 ) -> None:
-    """Validate records against a contract, streaming. Exit 0 when all are valid, 1 when any is rejected."""
+    """Validate records against a contract, streaming. Exit 0 when all are valid, 1 when any is rejected, 2 when
+    the contract or the input is unusable (outputs that overlap the input or each other are refused before
+    anything is written; a damaged Avro file stops with the byte offset, after writing what came before)."""
     from ml_infra.contracts.catalog import ContractError
-    from ml_infra.contracts.validate import validate_stream, validator_for_contract
+    from ml_infra.contracts.validate import AvroDamage, validate_stream, validator_for_contract
 
     try:
         validator = validator_for_contract(contract, contracts_dir)
@@ -235,16 +241,24 @@ def validate(
         raise _fail(err.problems, as_json) from None
     if not input_path.is_file():
         raise _fail([f"{input_path}: no such input file."], as_json)
-    for out in (valid, rejected):
-        if out is not None and out.resolve() == input_path.resolve():
-            raise _fail([f"{out}: is the input file; write outputs elsewhere."], as_json)
+    overlap = overlapping_paths(input_path, valid, rejected)
+    if overlap:
+        raise _fail(overlap, as_json)
     try:
         with _open_or_none(valid) as valid_out, _open_or_none(rejected) as rejected_out:
             summary = validate_stream(validator, input_path, valid_out, rejected_out)
     except ContractError as err:
         raise _fail(err.problems, as_json) from None
+    except AvroDamage as damage:
+        s = damage.summary
+        written = ", ".join(f"{what} to {path}" for what, path in (("valid records", valid),
+                                                                    ("rejected records", rejected)) if path)
+        raise _fail([f"{damage.path}: byte {damage.offset}: {damage.what}; {s.read} records were read before it "
+                     f"({s.valid} valid, {s.rejected} rejected)" + (f" and written ({written})" if written else "")
+                     + "; nothing from this byte on was read. Repair or re-export the file."], as_json) from None
     except OSError as err:
-        raise _fail([f"{err.filename}: {err.strerror}."], as_json) from None
+        raise _fail([f"{err.filename}: {err.strerror}; the outputs hold what was written before this error."],
+                    as_json) from None
     code = 0 if summary.rejected == 0 else 1
     if as_json:
         cli_console.json_document({"ok": code == 0, **summary.to_json(),
@@ -252,7 +266,8 @@ def validate(
                                    "rejected_output": str(rejected) if rejected else None})
         raise typer.Exit(code)
     console = _out()
-    table = Table(title=f"{summary.input} against {summary.contract}", title_justify="left")
+    judged = f" (JSON Schema {summary.draft})" if summary.draft else " (Avro)"
+    table = Table(title=literal(f"{summary.input} against {summary.contract}{judged}"), title_justify="left")
     for col in ("read", "valid", "rejected"):
         table.add_column(col, justify="right")
     rejected_style = "red" if summary.rejected else "green"
@@ -275,6 +290,34 @@ def validate(
     if rejected is None and summary.rejected:
         console.print(styled("Pass --rejected FILE to keep every rejected record with its reasons.", "dim"))
     raise typer.Exit(code)
+
+
+def _identity(path: Path) -> tuple[str, tuple[int, int] | None]:
+    """A path's real location (symbolic links followed) and, when it exists, its (device, inode): two names
+    of one file (a hard link) share the inode."""
+    real = path.resolve()
+    try:
+        st = real.stat()
+        return str(real), (st.st_dev, st.st_ino)
+    except OSError:
+        return str(real), None
+
+
+def overlapping_paths(input_path: Path, *outputs: Path | None) -> list[str]:
+    """Problems when an output is the input, or both outputs are one file: by path, through symbolic links,
+    and as hard links. Checked before anything is opened for writing."""
+    named = [("the input", input_path)] + [(f"output {p}", p) for p in outputs if p is not None]
+    seen: list[tuple[str, Path, tuple[str, tuple[int, int] | None]]] = []
+    problems = []
+    for label, path in named:
+        ident = _identity(path)
+        for other_label, other, other_ident in seen:
+            if ident[0] == other_ident[0] or (ident[1] is not None and ident[1] == other_ident[1]):
+                problems.append(f"{path}: is the same file as {other_label} ({other}); nothing was written: give "
+                                "each output its own new path, never the input.")
+                break
+        seen.append((label, path, ident))
+    return problems
 
 
 class _open_or_none:

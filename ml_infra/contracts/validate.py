@@ -1,34 +1,36 @@
 """Record validation against a contract: a validator compiled once per contract and reused, for applications
-(an inference handler) and pipelines (a batch job), plus a streaming validator for JSON-lines and Avro
-container files that the CLI (`ml-infra contracts validate`) uses.
+(an inference handler), pipelines (a batch job, a Spark executor) and the CLI (`ml-infra contracts validate`).
+
+Per-record API (stable; `ml_infra.contracts.spark` wraps it):
 
     from ml_infra.contracts.validate import validator_for_contract
-    validator = validator_for_contract("training-record")     # compiled once, cached per contract file
-    if not validator.is_valid(record):
-        for reason in validator.errors(record): ...           # JSON pointer, keyword, message
+    validator = validator_for_contract("training-record")   # compiled once, cached per contract file version
+    reasons = validator.validate_line(line_bytes)           # [] when valid; else every Reason (pointer, keyword,
+                                                            # message), a line that is not JSON included
+    validator.is_valid(record); validator.errors(record)    # the same on an already parsed record
+    validator.draft                                         # the JSON Schema draft it judges under
 
-Engines (no hand-written validation):
-- JSON Schema: `jsonschema-rs` (Rust) with format checks on. Its fast path `is_valid` decides; only rejected
-  records pay for `iter_errors`, which lists every reason. Two things are adjusted when compiling:
-  * numeric bounds written as integral floats (`"maximum": 1.0`, as pydantic and other generators emit) are
-    rewritten as integers, which is exact in JSON Schema, because jsonschema-rs leaves its fast integer
-    comparison for a path about 17x slower per number when a bound is a float (measured in bench/);
-    fractional bounds (`0.5`) keep the slow path, and docs/contracts.md says so;
-  * `uuid` is checked as a format (RFC 4122 text form) in every draft: draft-07 does not define it, so both
-    jsonschema engines ignore it there, while contracts use it.
-- Avro: `fastavro`'s validator, field by field so that every failing field is reported, not only the first.
+`validate_line` is the one to use on raw data: it reads numbers exactly (ml_infra.contracts.engine), which a
+record parsed by another JSON reader may no longer hold (orjson and Spark read 2**64 + 1 as 2**64).
 
-Streaming (`validate_stream`) reads one line (or one Avro record) at a time: constant memory. Every input
-record ends in exactly one output; a line that is not JSON is rejected with its line number, never dropped.
+Engines (no hand-written validation): JSON Schema through the reference engine in `engine.py` (jsonschema-rs,
+the schema's draft, formats on, offline), Avro through `fastavro`'s validator, field by field so that every
+failing field is reported, not only the first.
+
+Streaming (`validate_stream`) reads one line (or one Avro block) at a time: constant memory. Every input
+record ends in exactly one output; a line that is not JSON (or not UTF-8) is rejected with its line number and
+its bytes kept exactly, never dropped. A damaged Avro container stops the run with `AvroDamage`, after the
+records of every intact block before the damage were written.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -36,16 +38,25 @@ from typing import IO, Any, Protocol
 from ml_infra.contracts.catalog import (
     AVRO_SUFFIX,
     CONTRACTS_DIR_NAME,
+    DEFAULT_DRAFT,
     JSON_SCHEMA_SUFFIX,
     ContractError,
+    json_schema_draft,
     load_catalog,
     load_contract_file,
 )
+from ml_infra.contracts.engine import SchemaCompileError, compile_reference, loads_exact
 
 AVRO_MAGIC = b"Obj\x01"
-UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-NUMERIC_BOUNDS = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"})
 MAX_COUNTED_REASONS = 1000  # distinct (pointer, keyword) pairs kept for the summary: bounded memory
+MAX_MESSAGE_CHARS = 300  # a reason's message embeds at most this much of the offending value
+
+
+def cap(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """`text` cut to `limit` characters, saying how much was cut (the record itself is kept whole)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 40]}... ({len(text) - limit + 40:,} more characters)"
 
 
 @dataclass(frozen=True)
@@ -63,198 +74,77 @@ class Reason:
 class RecordValidator(Protocol):
     name: str
     data_format: str
+    draft: str
 
     def is_valid(self, record: Any) -> bool: ...
 
     def errors(self, record: Any) -> list[Reason]: ...
+
+    def validate_line(self, line: bytes) -> list[Reason]: ...
 
 
 def _pointer(path: Iterable[Any]) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
 
 
-def _uuid_format(value: Any) -> bool:
-    return not isinstance(value, str) or UUID_RE.match(value) is not None
-
-
-def normalize_numeric_bounds(schema: Any) -> Any:
-    """A copy of `schema` with integral float bounds (`1.0`) written as integers (`1`): the same schema in
-    JSON Schema's number model, and jsonschema-rs keeps its fast comparison for it."""
-    if isinstance(schema, dict):
-        out = {}
-        for key, value in schema.items():
-            if (key in NUMERIC_BOUNDS and isinstance(value, float) and value.is_integer()
-                    and abs(value) < 2**53):
-                out[key] = int(value)
-            elif key in ("enum", "const", "default", "examples"):
-                out[key] = value
-            else:
-                out[key] = normalize_numeric_bounds(value)
-        return out
-    if isinstance(schema, list):
-        return [normalize_numeric_bounds(v) for v in schema]
-    return schema
-
-
-@dataclass(frozen=True)
-class ArrayBounds:
-    """Bounds of the numbers in one array, at a path of declared properties from the record's root."""
-
-    path: tuple[str, ...]
-    low: float | int | None
-    low_exclusive: bool
-    high: float | int | None
-    high_exclusive: bool
-
-
-ITEM_KEYS = frozenset({"type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "title",
-                       "description", "$comment"})
-
-
-def split_array_bounds(schema: Any) -> tuple[Any, list[ArrayBounds]]:
-    """Take the bounds of plain numeric arrays out of a schema: (the schema without them, the bounds).
-
-    Why by hand: jsonschema-rs spends about 37 ns on each number for `minimum`/`maximum` (measured: 27 M
-    items/s with bounds against 240 M without), which dominates a record with an embedding of hundreds of
-    floats; Python's built-in `min()`/`max()` over the list do it in a fraction of that. Only arrays whose
-    item schema is exactly a numeric type with bounds, reached from the root through `properties` alone, are
-    split, and only in schemas without `$ref` (a reference could reach the same sub-schema another way). The
-    stripped schema still checks each item's type, so `min()`/`max()` only ever see numbers."""
-    if not isinstance(schema, dict) or '"$ref"' in json.dumps(schema):
-        return schema, []
-    found: list[ArrayBounds] = []
-
-    def walk(node: Any, path: tuple[str, ...]) -> Any:
-        if not isinstance(node, dict):
-            return node
-        out = dict(node)
-        items = node.get("items")
-        if (isinstance(items, dict) and set(items) <= ITEM_KEYS and items.get("type") in ("number", "integer")
-                and ({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"} & items.keys())
-                and all(_plain_number(items[k]) for k in items.keys() & NUMERIC_BOUNDS)):
-            low, low_x = _tighter_low(items.get("minimum"), items.get("exclusiveMinimum"))
-            high, high_x = _tighter_high(items.get("maximum"), items.get("exclusiveMaximum"))
-            found.append(ArrayBounds(path, low, low_x, high, high_x))
-            out["items"] = {k: v for k, v in items.items() if k not in NUMERIC_BOUNDS}
-        properties = node.get("properties")
-        if isinstance(properties, dict):
-            out["properties"] = {k: walk(v, (*path, k)) for k, v in properties.items()}
-        return out
-
-    return walk(schema, ()), found
-
-
-def uuid_format_as_pattern(schema: Any) -> Any:
-    """`"format": "uuid"` also written as the equivalent `pattern` (the same schema if there is none).
-
-    Why: a custom format is a Python call from inside jsonschema-rs, about 4 us per record (measured); the
-    same check as a regular expression stays in Rust. The fast path uses this form, the full validator keeps
-    the format so that a rejection says `format`."""
-    changed = False
-
-    def walk(node: Any) -> Any:
-        nonlocal changed
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        if not isinstance(node, dict):
-            return node
-        out = {k: (v if k in ("enum", "const", "default", "examples") else walk(v)) for k, v in node.items()}
-        if out.get("format") == "uuid":
-            changed = True
-            if "pattern" in out:
-                out["allOf"] = [*out.get("allOf", []), {"pattern": UUID_RE.pattern}]
-            else:
-                out["pattern"] = UUID_RE.pattern
-        return out
-
-    result = walk(schema)
-    return result if changed else schema
-
-
-def _plain_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _tighter_low(inclusive: Any, exclusive: Any) -> tuple[Any, bool]:
-    if exclusive is None or (inclusive is not None and inclusive > exclusive):
-        return inclusive, False
-    return exclusive, True
-
-
-def _tighter_high(inclusive: Any, exclusive: Any) -> tuple[Any, bool]:
-    if exclusive is None or (inclusive is not None and inclusive < exclusive):
-        return inclusive, False
-    return exclusive, True
-
-
-def _screen_then_bounds(screen: Callable[[Any], bool], bounds: list[ArrayBounds]) -> Callable[[Any], bool]:
-    def is_valid(record: Any) -> bool:
-        if not screen(record):
-            return False
-        for b in bounds:
-            value = record
-            for key in b.path:
-                if not isinstance(value, dict) or key not in value:
-                    value = None
-                    break
-                value = value[key]
-            if not isinstance(value, list) or not value:
-                continue  # absent, or not an array: the screen already judged it
-            if b.low is not None:
-                lowest = min(value)
-                if lowest < b.low or (b.low_exclusive and lowest == b.low):
-                    return False
-            if b.high is not None:
-                highest = max(value)
-                if highest > b.high or (b.high_exclusive and highest == b.high):
-                    return False
-        return True
-
-    return is_valid
+def not_json_reason(line: bytes, err: Exception) -> Reason:
+    """The reason for a line that cannot be read as JSON."""
+    if not line.strip():
+        return Reason("", "json", "empty line")
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return Reason("", "json", f"not UTF-8 (byte {bad.start} of the line); the line is kept as raw_base64")
+    return Reason("", "json", cap(f"not JSON: {err}"))
 
 
 class JsonRecordValidator:
-    """A JSON Schema contract compiled once (jsonschema-rs, formats on)."""
+    """A JSON Schema contract compiled once with the reference engine (see engine.py)."""
 
     data_format = "JSON"
 
-    def __init__(self, name: str, schema: Any):
-        import jsonschema_rs
-
+    def __init__(self, name: str, schema: Any, draft: str = DEFAULT_DRAFT):
         self.name = name
         self.schema = schema
-        normalized = normalize_numeric_bounds(schema)
-        self._validator = jsonschema_rs.validator_for(
-            normalized, validate_formats=True, formats={"uuid": _uuid_format}
-        )
-        # The fast path ("screen") decides validity; the full validator above only explains rejections.
-        stripped, self._array_bounds = split_array_bounds(normalized)
-        screen_schema = uuid_format_as_pattern(stripped)
-        if self._array_bounds or screen_schema is not stripped:
-            screen = jsonschema_rs.validator_for(screen_schema, validate_formats=True,
-                                                 formats={"uuid": _uuid_format})
-            self.fast_is_valid: Callable[[Any], bool] = (
-                _screen_then_bounds(screen.is_valid, self._array_bounds) if self._array_bounds
-                else screen.is_valid
-            )
-        else:
-            # The engine's own bound method, for hot loops: one Python call less per record.
-            self.fast_is_valid = self._validator.is_valid
+        self.draft = draft
+        try:
+            self._validator = compile_reference(schema, draft)
+        except SchemaCompileError as err:
+            raise ContractError([f"{name}: {err.pointer or '/'}: the schema cannot be compiled: "
+                                 f"{err.message}."]) from None
+        self._is_valid = self._validator.is_valid
 
     def is_valid(self, record: Any) -> bool:
-        return self.fast_is_valid(record)
+        """Whether a parsed record is valid (exact for Python ints and Decimals; floats are taken as given)."""
+        return self._is_valid(record)
 
     def errors(self, record: Any) -> list[Reason]:
+        """Every reason a parsed record is rejected ([] when it is valid)."""
         return [
-            Reason(_pointer(e.instance_path), str(e.schema_path[-1]) if e.schema_path else "", e.message)
+            Reason(_pointer(e.instance_path), str(e.schema_path[-1]) if e.schema_path else "", cap(e.message))
             for e in self._validator.iter_errors(record)
         ]
+
+    def check_line(self, line: bytes) -> tuple[list[Reason], Any]:
+        """(reasons, the parsed record or None when the line is not JSON): [] reasons when valid."""
+        try:
+            record = loads_exact(line)
+        except ValueError as err:
+            return [not_json_reason(line, err)], None
+        if self._is_valid(record):
+            return [], record
+        return self.errors(record), record
+
+    def validate_line(self, line: bytes) -> list[Reason]:
+        """Every reason one JSON line (bytes, with or without its newline) is rejected; [] when valid."""
+        return self.check_line(line)[0]
 
 
 class AvroRecordValidator:
     """An Avro contract compiled once (fastavro's parsed schema), checked field by field."""
 
     data_format = "AVRO"
+    draft = ""
 
     def __init__(self, name: str, document: Any):
         import fastavro
@@ -305,6 +195,15 @@ class AvroRecordValidator:
         return reasons
 
 
+    def validate_line(self, line: bytes) -> list[Reason]:
+        """Every reason one JSON line (a record in Avro's JSON form) is rejected; [] when valid."""
+        try:
+            record = loads_exact(line)
+        except ValueError as err:
+            return [not_json_reason(line, err)]
+        return [] if self.is_valid(record) else self.errors(record)
+
+
 def _avro_message(error: Any) -> str:
     datum, schema, where = getattr(error, "datum", None), getattr(error, "schema", None), getattr(error, "field", "")
     if schema is None:
@@ -315,18 +214,19 @@ def _avro_message(error: Any) -> str:
     return f"{where or 'value'}: {shown} is not a valid {json.dumps(schema, default=str)[:120]}"
 
 
-def compile_validator(name: str, data_format: str, document: Any) -> RecordValidator:
+def compile_validator(name: str, data_format: str, document: Any, draft: str = DEFAULT_DRAFT) -> RecordValidator:
     if data_format == "AVRO":
         return AvroRecordValidator(name, document)
-    return JsonRecordValidator(name, document)
+    return JsonRecordValidator(name, document, draft)
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled(path: str, mtime_ns: int) -> RecordValidator:
+def _compiled(path: str, mtime_ns: int, glue: bool) -> RecordValidator:
     p = Path(path)
-    data_format, _text, document = load_contract_file(p)
+    data_format, _text, document = load_contract_file(p, glue=glue)
     name = p.name.removesuffix(JSON_SCHEMA_SUFFIX).removesuffix(AVRO_SUFFIX)
-    return compile_validator(name, data_format, document)
+    draft = json_schema_draft(p, document, glue=glue) if data_format == "JSON" else ""
+    return compile_validator(name, data_format, document, draft)
 
 
 def resolve_contract_path(contract: str, contracts_dir: Path | None = None) -> Path:
@@ -347,12 +247,27 @@ def resolve_contract_path(contract: str, contracts_dir: Path | None = None) -> P
 
 def validator_for_contract(contract: str, contracts_dir: Path | None = None) -> RecordValidator:
     """The compiled validator of a contract (a name in the catalog, or a schema file's path), compiled once
-    per file version and reused: call it freely in a request handler."""
-    path = resolve_contract_path(contract, contracts_dir).resolve()
-    return _compiled(str(path), path.stat().st_mtime_ns)
+    per file version and reused: call it freely in a request handler. A catalog contract is held to the
+    drafts Glue supports; a plain file may also declare 2019-09 or 2020-12."""
+    path = resolve_contract_path(contract, contracts_dir)
+    in_catalog = path.name != Path(contract).name or not Path(contract).exists()
+    resolved = path.resolve()
+    return _compiled(str(resolved), resolved.stat().st_mtime_ns, in_catalog)
 
 
 # ------------------------------------------------------------------------------------------------ streaming
+
+
+class AvroDamage(Exception):
+    """An Avro container file is truncated or corrupt at `offset` (bytes from the start of the file).
+    Everything before it has been validated and written; `summary` has the counts."""
+
+    def __init__(self, path: str, offset: int, what: str, summary: Summary):
+        self.path = path
+        self.offset = offset
+        self.what = what
+        self.summary = summary
+        super().__init__(f"{path}: byte {offset}: {what}")
 
 
 @dataclass
@@ -360,12 +275,18 @@ class Rejection:
     line: int  # 1-based line number (JSON lines) or record number (Avro container files)
     reasons: list[Reason]
     record: Any = None
-    raw: str | None = None  # the line's text when it is not JSON
+    raw: bytes | None = None  # the line's bytes when it is not JSON
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"line": self.line, "reasons": [r.to_json() for r in self.reasons]}
         if self.raw is not None:
-            out["raw"] = self.raw
+            body = self.raw.removesuffix(b"\n")
+            try:
+                out["raw"] = body.decode("utf-8")
+            except UnicodeDecodeError:
+                # Not UTF-8: the exact bytes in base64, and a readable form with the bad bytes as \xNN.
+                out["raw"] = body.decode("utf-8", errors="backslashreplace")
+                out["raw_base64"] = base64.b64encode(body).decode("ascii")
         else:
             out["record"] = self.record
         return out
@@ -376,6 +297,7 @@ class Summary:
     contract: str
     input: str
     input_format: str  # jsonl or avro
+    draft: str = ""
     read: int = 0
     valid: int = 0
     rejected: int = 0
@@ -392,11 +314,13 @@ class Summary:
             if key in self.reasons or len(self.reasons) < MAX_COUNTED_REASONS:
                 self.reasons[key] += 1
         if len(self.first_rejections) < 20:
-            self.first_rejections.append(rejection)
+            # Only what the summary shows is kept: the record itself may be megabytes.
+            self.first_rejections.append(Rejection(rejection.line, rejection.reasons[:5]))
 
     def to_json(self) -> dict[str, Any]:
         return {
             "contract": self.contract,
+            "draft": self.draft or None,
             "input": self.input,
             "input_format": self.input_format,
             "read": self.read,
@@ -409,23 +333,18 @@ class Summary:
         }
 
 
-def _json_lines(stream: IO[bytes], validator: RecordValidator) -> Iterator[tuple[int, bytes, Any, Rejection | None]]:
+def _dumps(value: Any) -> bytes:
     import orjson
 
-    loads = orjson.loads
-    is_valid = getattr(validator, "fast_is_valid", None) or validator.is_valid
-    for lineno, line in enumerate(stream, 1):
-        try:
-            record = loads(line)
-        except orjson.JSONDecodeError as err:
-            text = line.decode("utf-8", errors="replace").rstrip("\r\n")
-            why = "empty line" if not text.strip() else f"not JSON: {err}"
-            yield lineno, line, None, Rejection(lineno, [Reason("", "json", why)], raw=text)
-            continue
-        if is_valid(record):
-            yield lineno, line, record, None
-        else:
-            yield lineno, line, record, Rejection(lineno, validator.errors(record), record=record)
+    def default(obj: Any) -> Any:
+        if hasattr(obj, "as_integer_ratio"):  # Decimal: its exact text, as a JSON number would have it
+            return orjson.Fragment(str(obj).encode())
+        return str(obj)
+
+    try:
+        return orjson.dumps(value, default=default)
+    except TypeError:  # integers beyond 64 bits: the standard library writes them exactly
+        return json.dumps(value, default=str).encode()
 
 
 def validate_stream(
@@ -438,9 +357,8 @@ def validate_stream(
 
     Valid records are copied to `valid_out` as they were (the line's bytes; Avro records into an Avro
     container file with the contract's schema); rejected ones go to `rejected_out` as JSON lines
-    `{"line", "reasons", "record"|"raw"}`. Memory stays constant in the input's size."""
-    import orjson
-
+    `{"line", "reasons", "record"|"raw"[, "raw_base64"]}`. Memory stays constant in the input's size.
+    Raises AvroDamage for a truncated or corrupt Avro container file (after writing what came before)."""
     with input_path.open("rb") as stream:
         head = stream.read(4)
         stream.seek(0)
@@ -448,54 +366,79 @@ def validate_stream(
         if is_avro and validator.data_format != "AVRO":
             raise ContractError([f"{input_path}: is an Avro container file, but contract {validator.name!r} "
                                  "is a JSON Schema; give JSON lines."])
-        summary = Summary(validator.name, str(input_path), "avro" if is_avro else "jsonl")
+        summary = Summary(validator.name, str(input_path), "avro" if is_avro else "jsonl", validator.draft)
         if is_avro:
+            assert isinstance(validator, AvroRecordValidator)
             _validate_avro_file(validator, stream, summary, valid_out, rejected_out)
             return summary
-        for _lineno, line, _record, rejection in _json_lines(stream, validator):
+        check = getattr(validator, "check_line", None)
+        for lineno, line in enumerate(stream, 1):
             summary.read += 1
-            if rejection is None:
+            if check is not None:
+                reasons, record = check(line)
+            else:
+                reasons, record = validator.validate_line(line), None
+                if reasons and reasons[0].keyword != "json":
+                    record = loads_exact(line)
+            if not reasons:
                 summary.valid += 1
                 if valid_out is not None:
                     valid_out.write(line if line.endswith(b"\n") else line + b"\n")
-            else:
-                summary.rejected += 1
-                summary.count(rejection)
-                if rejected_out is not None:
-                    rejected_out.write(orjson.dumps(rejection.to_json(), default=str) + b"\n")
+                continue
+            summary.rejected += 1
+            rejection = (Rejection(lineno, reasons, raw=line) if reasons[0].keyword == "json" and record is None
+                         else Rejection(lineno, reasons, record=record))
+            summary.count(rejection)
+            if rejected_out is not None:
+                rejected_out.write(_dumps(rejection.to_json()) + b"\n")
     return summary
 
 
 def _validate_avro_file(
-    validator: RecordValidator,
+    validator: AvroRecordValidator,
     stream: IO[bytes],
     summary: Summary,
     valid_out: IO[bytes] | None,
     rejected_out: IO[bytes] | None,
 ) -> None:
+    """Block by block: a block's records are decoded in full before any is judged or written, so a block
+    that turns out to be damaged leaves the outputs holding exactly the records of the blocks before it."""
     import fastavro
-    import orjson
     from fastavro.write import Writer
 
-    assert isinstance(validator, AvroRecordValidator)
     try:
-        reader = fastavro.reader(stream)
-    except Exception as err:  # fastavro raises ValueError and others for a broken header
-        raise ContractError([f"{summary.input}: not a readable Avro container file: {err}"]) from err
+        blocks = fastavro.block_reader(stream)
+    except Exception as err:  # fastavro raises ValueError, EOFError and others for a broken header
+        raise AvroDamage(summary.input, 0, f"the container header cannot be read ({err})", summary) from None
     writer = Writer(valid_out, validator.parsed) if valid_out is not None else None
+    number = 0
     try:
-        for number, record in enumerate(reader, 1):
-            summary.read += 1
-            if validator.is_valid(record):
-                summary.valid += 1
-                if writer is not None:
-                    writer.write(record)
-            else:
-                summary.rejected += 1
-                rejection = Rejection(number, validator.errors(record), record=record)
-                summary.count(rejection)
-                if rejected_out is not None:
-                    rejected_out.write(orjson.dumps(rejection.to_json(), default=str) + b"\n")
+        while True:
+            offset = stream.tell()
+            try:
+                block = next(blocks)
+                records = list(block)
+                if len(records) != block.num_records:
+                    raise ValueError(f"the block holds {len(records)} records, its header says {block.num_records}")
+            except StopIteration:
+                break
+            except Exception as err:  # truncated (EOFError), bad sync marker, undecodable data (ValueError, ...)
+                what = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+                raise AvroDamage(summary.input, offset, f"truncated or corrupt block ({cap(what, 200)})",
+                                 summary) from None
+            for record in records:
+                number += 1
+                summary.read += 1
+                if validator.is_valid(record):
+                    summary.valid += 1
+                    if writer is not None:
+                        writer.write(record)
+                else:
+                    summary.rejected += 1
+                    rejection = Rejection(number, validator.errors(record), record=record)
+                    summary.count(rejection)
+                    if rejected_out is not None:
+                        rejected_out.write(_dumps(rejection.to_json()) + b"\n")
     finally:
         if writer is not None:
             writer.flush()
