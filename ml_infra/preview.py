@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import runpy
 import sys
 from collections.abc import Iterator, Mapping
@@ -27,11 +28,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pulumi
-import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
+
+from ml_infra.strict_yaml import StrictYamlError, load_strict_yaml
 
 if TYPE_CHECKING:
     from ml_infra.guardrails.core import Violation
@@ -44,7 +46,12 @@ MOCK_GCP_PROJECT_NUMBER = "123456789012"
 
 
 class ProjectFileError(Exception):
-    """Pulumi.yaml or a stack file is missing or malformed."""
+    """Pulumi.yaml or a stack file is missing or malformed. `problems` has one line per problem, each naming the
+    file (and the key, where there is one)."""
+
+    def __init__(self, problems: str | list[str]):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -56,15 +63,21 @@ class StackFiles:
     project: str
     config: dict[str, str]
     secret_keys: list[str]
+    # The file each config key comes from (the stack file, or Pulumi.yaml for a project default).
+    sources: dict[str, Path] = field(default_factory=dict)
+    stack_file: Path | None = None
 
 
 def _read_yaml(path: Path) -> Any:
+    """The YAML document of `path`, read strictly (ml_infra.strict_yaml: UTF-8, unique keys, YAML 1.2)."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return load_strict_yaml(path)
     except FileNotFoundError as err:
         raise ProjectFileError(f"{path}: not found.") from err
-    except yaml.YAMLError as err:
-        raise ProjectFileError(f"{path}: not valid YAML: {err}") from err
+    except OSError as err:
+        raise ProjectFileError(f"{path}: cannot be read: {err.strerror}.") from err
+    except StrictYamlError as err:
+        raise ProjectFileError(err.problems) from None
 
 
 def _as_config_string(value: Any) -> str:
@@ -76,59 +89,103 @@ def _as_config_string(value: Any) -> str:
     return str(value)
 
 
-def _strip_secure(value: Any) -> tuple[Any, bool]:
-    """Replace `{secure: ...}` ciphertext (at any depth) by a placeholder. Returns (value, had_secret)."""
+# The ciphertext `pulumi config set --secret` writes: base64 (the Pulumi Cloud and cloud-KMS secrets managers),
+# or `v1:<nonce>:<base64>` (the passphrase secrets manager).
+CIPHERTEXT = re.compile(r"^(?:v1:[A-Za-z0-9+/=]+:)?[A-Za-z0-9+/]+={0,2}$")
+
+
+def _strip_secure(value: Any, where: str, problems: list[str]) -> tuple[Any, bool]:
+    """Replace `{secure: ...}` ciphertext (at any depth) by a placeholder. Returns (value, had_secret); a
+    `secure:` that is not a ciphertext string is a problem (`where` names its file and key)."""
     if isinstance(value, dict):
         if set(value) == {"secure"}:
+            ciphertext = value["secure"]
+            if not isinstance(ciphertext, str) or not CIPHERTEXT.match(ciphertext):
+                got = "empty" if ciphertext in (None, "") else f"a {type(ciphertext).__name__}"
+                if isinstance(ciphertext, str) and ciphertext:
+                    got = "not ciphertext (base64 text)"
+                problems.append(
+                    f"{where}.secure: is {got}; allowed: the ciphertext string that "
+                    "`pulumi config set --secret <key> <value>` writes"
+                )
             return OFFLINE_SECRET_PLACEHOLDER, True
         found = False
         out = {}
         for key, item in value.items():
-            out[key], secret = _strip_secure(item)
+            out[key], secret = _strip_secure(item, f"{where}.{key}", problems)
             found = found or secret
         return out, found
     if isinstance(value, list):
-        pairs = [_strip_secure(item) for item in value]
+        pairs = [_strip_secure(item, f"{where}[{index}]", problems) for index, item in enumerate(value)]
         return [item for item, _ in pairs], any(secret for _, secret in pairs)
     return value, False
+
+
+def program_path(project_dir: Path, project_doc: Mapping[str, Any] | None = None) -> Path:
+    """The program the Pulumi CLI runs for a Python project: `__main__.py` in the project folder, or in the
+    folder Pulumi.yaml's `main` names."""
+    main = (project_doc or {}).get("main")
+    folder = project_dir / main if isinstance(main, str) and main else project_dir
+    return folder if folder.suffix == ".py" else folder / "__main__.py"
 
 
 def read_stack_files(project_dir: Path, stack: str) -> StackFiles:
     project_file = project_dir / "Pulumi.yaml"
     project_doc = _read_yaml(project_file)
     if not isinstance(project_doc, dict) or not isinstance(project_doc.get("name"), str):
-        raise ProjectFileError(f"{project_file}: must be a mapping with a `name`.")
+        raise ProjectFileError(f"{project_file}: name: is missing; Pulumi.yaml must be a mapping with a `name`.")
     project = project_doc["name"]
+    program = program_path(project_dir, project_doc)
+    if not program.is_file():
+        raise ProjectFileError(
+            f"{program}: not found; the Pulumi program of a Python project is the `__main__.py` of the project "
+            "folder (or of the folder Pulumi.yaml's `main` names)."
+        )
     stack_file = project_dir / f"Pulumi.{stack}.yaml"
     if not stack_file.exists():
         known = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
         raise ProjectFileError(f"{stack_file}: not found; stacks here: {', '.join(known) or 'none'}.")
     stack_doc = _read_yaml(stack_file) or {}
     if not isinstance(stack_doc, dict) or not isinstance(stack_doc.get("config") or {}, dict):
-        raise ProjectFileError(f"{stack_file}: must be a mapping with a `config` mapping.")
+        raise ProjectFileError(f"{stack_file}: config: is not a mapping; a stack file holds a `config` mapping.")
 
     config: dict[str, str] = {}
     secret_keys: list[str] = []
+    sources: dict[str, Path] = {}
+    problems: list[str] = []
     for key, value in (stack_doc.get("config") or {}).items():
+        if not isinstance(key, str) or not key:
+            problems.append(f"{stack_file}: config.{key}: is not a config key; keys are text such as `{project}:key`")
+            continue
         full_key = key if ":" in key else f"{project}:{key}"
-        plain, secret = _strip_secure(value)
+        if value is None:
+            problems.append(f"{stack_file}: {full_key}: has no value; give it a value or remove the key")
+            continue
+        plain, secret = _strip_secure(value, f"{stack_file}: {full_key}", problems)
         config[full_key] = _as_config_string(plain)
+        sources[full_key] = stack_file
         if secret:
             secret_keys.append(full_key)
 
     # Project-level declarations: defaults apply where the stack does not set the key, as the CLI does.
     declared = project_doc.get("config") or {}
     if not isinstance(declared, dict):
-        raise ProjectFileError(f"{project_file}: `config` must be a mapping.")
+        raise ProjectFileError(f"{project_file}: config: is not a mapping; declare config keys as a mapping.")
     for key, spec in declared.items():
-        full_key = key if ":" in key else f"{project}:{key}"
+        full_key = key if ":" in str(key) else f"{project}:{key}"
         if full_key in config or not isinstance(spec, dict):
             continue
         if "default" in spec:
             config[full_key] = _as_config_string(spec["default"])
+            sources[full_key] = project_file
         elif "value" in spec:
             config[full_key] = _as_config_string(spec["value"])
-    return StackFiles(project=project, config=config, secret_keys=secret_keys)
+            sources[full_key] = project_file
+    if problems:
+        raise ProjectFileError(problems)
+    return StackFiles(
+        project=project, config=config, secret_keys=secret_keys, sources=sources, stack_file=stack_file
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -434,7 +491,9 @@ def evaluate(
     monitor = _RecordingMonitor(mocks)
     pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=dry_run, monitor=monitor)
 
-    main = program or project_dir / "__main__.py"
+    main = program or program_path(project_dir, _read_yaml(project_dir / "Pulumi.yaml"))
+    if not main.is_file():
+        raise ProjectFileError(f"{main}: not found; the Pulumi program of a Python project is its `__main__.py`.")
     added_path = str(project_dir) not in sys.path
     if added_path:
         sys.path.insert(0, str(project_dir))
@@ -546,12 +605,26 @@ def run_preview_command(stack: str, project_dir: Path, as_json: bool) -> int:
     from ml_infra.guardrails.offline import check_evaluation
     from ml_infra.program_inputs import ContractFilesError, StackConfigError
 
+    files: StackFiles | None = None
     try:
+        files = read_stack_files(project_dir.resolve(), stack)
         evaluation = evaluate(project_dir, stack)
-    except (StackConfigError, ContractFilesError, ProjectFileError) as error:
-        console.error(error)
+    except ProjectFileError as error:
+        for problem in error.problems:
+            console.error(problem)
         return 2
-    files = read_stack_files(project_dir.resolve(), stack)
+    except StackConfigError as error:
+        # One line per problem, naming the file the key comes from: `<file>: <key>: <what>; <allowed>`.
+        for problem in error.config_error.problems:
+            top = problem.key.split(".", 1)[0].split("[", 1)[0]
+            source = files.sources.get(top, files.stack_file) if files else f"Pulumi.{stack}.yaml"
+            console.error(f"{source}: {problem}")
+        console.line(f"{error.config_error.summary}; nothing was evaluated or written.", stderr=True)
+        return 2
+    except ContractFilesError as error:
+        for problem in error.contract_error.problems:
+            console.error(problem)
+        return 2
     environment = files.config.get(f"{files.project}:environment", "prod")
     report = check_evaluation(evaluation, environment)
     if as_json:

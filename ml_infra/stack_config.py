@@ -711,7 +711,8 @@ class ConfigError(Exception):
     def __init__(self, stack: str, problems: list[ConfigProblem]):
         self.stack = stack
         self.problems = problems
-        lines = [f"Stack '{stack}' has {len(problems)} configuration problem(s):"]
+        self.summary = f"Stack '{stack}' has {len(problems)} configuration problem(s)"
+        lines = [f"{self.summary}:"]
         lines += [f"  - {problem}" for problem in problems]
         super().__init__("\n".join(lines))
 

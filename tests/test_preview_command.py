@@ -64,9 +64,13 @@ def test_invalid_config_exits_2_with_every_problem_and_no_traceback(project_copy
     result = run("--stack", "prod", "--project-dir", str(project))
     assert result.exit_code == 2
     assert "Traceback" not in result.output
-    assert "Stack 'prod' has 2 configuration problem(s):" in result.stderr
-    assert "ml-infra:protectStatefulResources: must be true in prod" in result.stderr
-    assert "ml-infra:kmsDeletionWindowDays: Input should be less than or equal to 30 (got '90')" in result.stderr
+    # One line per problem, naming the file and the key, then the count.
+    assert f"error: {stack_file}: ml-infra:protectStatefulResources: must be true in prod" in result.stderr
+    assert (
+        f"error: {stack_file}: ml-infra:kmsDeletionWindowDays: Input should be less than or equal to 30 (got '90')"
+        in result.stderr
+    )
+    assert "Stack 'prod' has 2 configuration problem(s); nothing was evaluated or written." in result.stderr
 
 
 def test_unknown_stack_exits_2_naming_the_stacks_that_exist(project_dir: Path):
