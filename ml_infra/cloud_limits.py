@@ -63,11 +63,11 @@ def aws_dns_suffix(partition: str) -> str:
 
 
 @functools.cache
-def sagemaker_regions() -> frozenset[str]:
-    """The regions botocore has a SageMaker API endpoint for."""
+def service_regions(endpoint_prefix: str) -> frozenset[str]:
+    """The regions botocore has an endpoint of the service for (`api.sagemaker`, `appsync`, ...)."""
     found: set[str] = set()
     for partition in _loader().load_data("endpoints")["partitions"]:
-        for region in partition["services"].get("api.sagemaker", {}).get("endpoints", {}):
+        for region in partition["services"].get(endpoint_prefix, {}).get("endpoints", {}):
             if region in aws_regions():  # skips fips-* and *-secondary endpoint variants
                 found.add(region)
     return frozenset(found)
@@ -113,6 +113,9 @@ def _aws_tag_rules() -> tuple[Any, int, Any, int, int]:
     )
 
 
+# AWS's limit is botocore's `TagList` max (`aws_max_tags()`); this constant is for import-time use, and a test
+# holds it equal to botocore's.
+AWS_MAX_TAGS = 50
 GCP_MAX_LABELS = 64
 GCP_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 GCP_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")

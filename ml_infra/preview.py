@@ -101,9 +101,12 @@ def _strip_secure(value: Any, where: str, problems: list[str]) -> tuple[Any, boo
         if set(value) == {"secure"}:
             ciphertext = value["secure"]
             if not isinstance(ciphertext, str) or not CIPHERTEXT.match(ciphertext):
-                got = "empty" if ciphertext in (None, "") else f"a {type(ciphertext).__name__}"
-                if isinstance(ciphertext, str) and ciphertext:
-                    got = "not ciphertext (base64 text)"
+                kinds = {"list": "a list", "dict": "a mapping", "bool": "a boolean", "int": "a number"}
+                got = (
+                    "empty" if ciphertext in (None, "")
+                    else "not ciphertext (base64 text)" if isinstance(ciphertext, str)
+                    else f"{kinds.get(type(ciphertext).__name__, 'a number')}, not text"
+                )
                 problems.append(
                     f"{where}.secure: is {got}; allowed: the ciphertext string that "
                     "`pulumi config set --secret <key> <value>` writes"
@@ -618,6 +621,8 @@ def run_preview_command(stack: str, project_dir: Path, as_json: bool) -> int:
         for problem in error.config_error.problems:
             top = problem.key.split(".", 1)[0].split("[", 1)[0]
             source = files.sources.get(top, files.stack_file) if files else f"Pulumi.{stack}.yaml"
+            if problem.key.startswith("project name ") and files and files.stack_file:
+                source = files.stack_file.parent / "Pulumi.yaml"  # the project's name is Pulumi.yaml's `name`
             console.error(f"{source}: {problem}")
         console.line(f"{error.config_error.summary}; nothing was evaluated or written.", stderr=True)
         return 2

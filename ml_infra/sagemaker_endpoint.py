@@ -50,12 +50,15 @@ def image_repository(image_uri: str) -> ImageRepository:
     return ImageRepository(account=account, region=region, name=repository)
 
 
-def artifact_location(model_data_url: str) -> tuple[str, str]:
-    """(bucket, key prefix) of a model artifact; the prefix is the folder holding the artifact."""
+def artifact_object_pattern(model_data_url: str) -> str:
+    """The `bucket/...` part of the S3 ARN that grants reading a model artifact: the folder holding it
+    (`bucket/prefix/*`, so the versions next to it stay readable), or the artifact itself when it sits at the
+    bucket's root (`bucket/model.tar.gz`; `bucket//*` would match no object, and `bucket/*` every object)."""
     match = S3_MODEL_ARTIFACT.match(model_data_url)
     if match is None:
         raise ValueError(f"not an s3:// model artifact: {model_data_url}")
-    return match["bucket"], posixpath.dirname(match["key"])
+    folder = posixpath.dirname(match["key"])
+    return f"{match['bucket']}/{folder}/*" if folder else f"{match['bucket']}/{match['key']}"
 
 
 @dataclass
@@ -182,7 +185,7 @@ class ServingEndpoint(pulumi.ComponentResource):
         )
 
         repository = image_repository(settings.image_uri)
-        artifact_bucket, artifact_prefix = artifact_location(settings.model_data_url)
+        artifact_objects = artifact_object_pattern(settings.model_data_url)
         repository_arn = pulumi.Output.concat(
             "arn:", partition, ":ecr:", repository.region, ":", repository.account, ":repository/", repository.name
         )
@@ -191,9 +194,7 @@ class ServingEndpoint(pulumi.ComponentResource):
                 "Sid": "ReadModelArtifact",
                 "Effect": "Allow",
                 "Action": "s3:GetObject",
-                "Resource": pulumi.Output.concat(
-                    "arn:", partition, ":s3:::", artifact_bucket, "/", artifact_prefix, "/*"
-                ),
+                "Resource": pulumi.Output.concat("arn:", partition, ":s3:::", artifact_objects),
             },
             {
                 "Sid": "WriteCapturedData",

@@ -12,9 +12,11 @@ as it is.
 
 from __future__ import annotations
 
+import difflib
 import json
+import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -32,6 +34,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from ml_infra import cloud_limits
 from ml_infra.modelconfig.layout import (
     KEY_PATTERN,
     MODEL_NAME_PATTERN,
@@ -71,6 +74,22 @@ class _Strict(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, hide_input_in_errors=False
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _yaml12_scalars(cls, value: Any, info: ValidationInfo) -> Any:
+        # Pydantic's lax mode reads "yes", "on", "1", "t" as true and true as the integer 1. The Pulumi CLI reads
+        # stack files as YAML 1.2, where only true/false are booleans, and hands them to the program as the
+        # text "true"/"false": anything else is a mistake (a quoted "yes" is text), refused here.
+        field = cls.model_fields.get(info.field_name or "")
+        annotation = field.annotation if field is not None else None
+        if annotation in (bool, bool | None) and value is not None and not isinstance(value, bool):
+            if value in ("true", "false"):
+                return value == "true"
+            raise ValueError("must be true or false; YAML 1.2 booleans only: yes/no/on/off and quoted values are text")
+        if annotation in (int, int | None, float, float | None) and isinstance(value, bool):
+            raise ValueError("must be a number, not true/false")
+        return value
 
 
 def _matching(pattern: re.Pattern[str], allowed: str) -> AfterValidator:
@@ -157,8 +176,10 @@ class ParameterConfig(_Strict):
         description="Regular expression the whole value must match, checked on RE2 (linear time) everywhere; the "
         "syntax RE2 and Java (SSM) share, no look-around or back-references.",
     )
-    minimum: float | None = Field(None, description="integer/number only: smallest allowed value.")
-    maximum: float | None = Field(None, description="integer/number only: largest allowed value.")
+    minimum: float | None = Field(
+        None, allow_inf_nan=False, description="integer/number only: smallest allowed value."
+    )
+    maximum: float | None = Field(None, allow_inf_nan=False, description="integer/number only: largest allowed value.")
     allowed_values: list[str] | None = Field(None, min_length=1, description="string only: the allowed values.")
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -248,6 +269,8 @@ class ParameterConfig(_Strict):
             problems.append(f"valueType {value_type!r} does not fit a {self.type}; allowed: {allowed}")
         if (self.minimum is not None or self.maximum is not None) and value_type not in ("integer", "number"):
             problems.append("minimum/maximum apply only to valueType integer or number")
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            problems.append(f"minimum ({self.minimum:g}) is above maximum ({self.maximum:g}); no value could pass")
         if self.allowed_values is not None and value_type != "string":
             problems.append("allowedValues applies only to valueType string")
         if problems:
@@ -258,9 +281,12 @@ class ParameterConfig(_Strict):
             return self
         # The run-time library's own conversion: a value Pulumi seeds is one the loader can load.
         try:
-            parse_value(text, self.key_schema())
+            value = parse_value(text, self.key_schema())
         except ValueProblem as problem:
             raise ValueError(str(problem)) from None
+        if isinstance(value, float) and not math.isfinite(value):
+            # NaN passes every minimum/maximum comparison, and JSON (the loader's consumers) has no NaN or inf.
+            raise ValueError(f"value {text!r} is not a finite number; allowed: finite numbers only")
         return self
 
     def key_schema(self) -> KeySchema:
@@ -347,8 +373,25 @@ class ModelConfig(_Strict):
         return self
 
 
+def _suggest(value: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(value, list(choices), n=3, cutoff=0.6)
+    return f" (did you mean {' or '.join(close)}?)" if close else ""
+
+
+def _check_aws_region(value: str) -> str:
+    # botocore's partitions.json: the regions that exist, so a typo such as eu-wset-1 fails here, not at `up`.
+    regions = cloud_limits.aws_regions()
+    if value not in regions:
+        commercial = ", ".join(sorted(r for r, partition in regions.items() if partition == "aws"))
+        raise ValueError(
+            f"is not an AWS region{_suggest(value, regions)}; allowed: a region of botocore's partitions, "
+            f"e.g. {commercial}"
+        )
+    return value
+
+
 class AwsSettings(_Strict):
-    region: Annotated[str, _matching(AWS_REGION, "an AWS region such as eu-west-1")] = Field(
+    region: Annotated[str, AfterValidator(_check_aws_region)] = Field(
         description="Region of every AWS resource (explicit provider)."
     )
     account_id: Annotated[str, _matching(AWS_ACCOUNT_ID, "a 12-digit AWS account id")] | None = Field(
@@ -428,6 +471,53 @@ def _check_instance_type(value: str) -> str:
         raise ValueError(
             f"{match['family']} is a previous-generation family; use a current one such as ml.m7i or ml.g6"
         )
+    # The enum of SageMaker's service model (botocore): the instance types an endpoint variant accepts.
+    offered = cloud_limits.sagemaker_instance_types()
+    if value not in offered:
+        family = sorted(t for t in offered if t.startswith(f"ml.{match['family']}."))
+        allowed = ", ".join(family) if family else "see `ProductionVariantInstanceType` in the SageMaker API"
+        raise ValueError(
+            f"is not an instance type SageMaker endpoints offer{_suggest(value, offered)}; allowed: {allowed}"
+        )
+    return value
+
+
+# S3's bucket naming rules (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html): the
+# pattern above covers length and characters; these are the rules a pattern cannot say well.
+_S3_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_S3_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+_IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+
+
+def _check_model_data_url(value: str) -> str:
+    match = S3_MODEL_ARTIFACT.match(value)
+    if match is None:
+        raise ValueError("must be an s3://bucket/key.tar.gz model artifact")
+    bucket = match["bucket"]
+    wrong = (
+        "has two adjacent periods" if ".." in bucket else
+        "is formatted as an IP address" if _IP_ADDRESS.match(bucket) else
+        "has a prefix S3 reserves" if bucket.startswith(_S3_RESERVED_PREFIXES) else
+        "has a suffix S3 reserves" if bucket.endswith(_S3_RESERVED_SUFFIXES) else
+        None
+    )
+    if wrong:
+        raise ValueError(
+            f"bucket {bucket!r} {wrong}; allowed: S3 bucket names (3-63 lower-case letters, digits, '.' and '-', "
+            "no '..', not an IP address, no xn--/sthree- prefix or -s3alias/--ol-s3 suffix)"
+        )
+    if "//" in match["key"] or match["key"].startswith("/"):
+        raise ValueError(f"key {match['key']!r} has an empty path segment; allowed: s3://bucket/prefix/model.tar.gz")
+    return value
+
+
+def _check_log_retention(value: int) -> int:
+    # CloudWatch Logs accepts only these periods (the `Days` shape of botocore's Logs model lists them).
+    allowed = cloud_limits.log_retention_days()
+    if value not in allowed:
+        raise ValueError(
+            f"is not a retention period CloudWatch Logs offers; allowed: {', '.join(map(str, allowed))} (days)"
+        )
     return value
 
 
@@ -464,7 +554,7 @@ class SageMakerSettings(_Strict):
     image_uri: Annotated[str, _matching(ECR_IMAGE, "an ECR image URI with a tag or digest")] = Field(
         description="Inference container image in ECR (<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>)."
     )
-    model_data_url: Annotated[str, _matching(S3_MODEL_ARTIFACT, "an s3://bucket/key.tar.gz model artifact")] = Field(
+    model_data_url: Annotated[str, AfterValidator(_check_model_data_url)] = Field(
         description="Model artifact in S3 (s3://bucket/prefix/model.tar.gz)."
     )
     instance_type: Annotated[str, AfterValidator(_check_instance_type)] = Field(
@@ -526,7 +616,55 @@ class AppSyncSettings(_Strict):
     query_depth_limit: int = Field(10, ge=1, le=75, description="Deepest query the API accepts.")
     resolver_count_limit: int = Field(1000, ge=1, le=10000, description="Most resolvers one query may run.")
     introspection_enabled: bool = Field(False, description="Allow schema introspection. Refused in prod.")
-    log_retention_days: int = Field(90, ge=1, le=3653, description="Days the API's CloudWatch logs are kept.")
+    log_retention_days: Annotated[int, AfterValidator(_check_log_retention)] = Field(
+        90, description="Days the API's CloudWatch logs are kept: a period CloudWatch Logs offers (1, 3, 5, 7, 14, "
+        "30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
+    )
+
+
+def _endpoint_location_problem(settings: SageMakerSettings, aws: AwsSettings) -> str | None:
+    """Where the endpoint runs and where its image lives must agree: SageMaker pulls an inference image only from
+    ECR in the endpoint's own region, through the region's partition's domain; and in a stack pinned to an
+    account, only from that account (another account's repository would need a policy this stack cannot see)."""
+    if aws.region not in cloud_limits.service_regions("api.sagemaker"):
+        return f"SageMaker has no endpoint in {aws.region} (botocore's endpoint data); choose another aws.region"
+    image = image_location(settings.image_uri)
+    partition = cloud_limits.aws_regions()[aws.region]
+    suffix = cloud_limits.aws_dns_suffix(partition)
+    if image.region != aws.region:
+        return (
+            f"imageUri is in ECR of {image.region}, but the endpoint runs in {aws.region}; allowed: an image in "
+            f"{aws.region} (<account>.dkr.ecr.{aws.region}.{suffix}/<repository>:<tag>); copy or replicate it there"
+        )
+    if image.domain != suffix:
+        return f"imageUri uses the domain {image.domain}, but {aws.region} is in partition {partition} ({suffix})"
+    if aws.account_id is not None and image.account != aws.account_id:
+        return (
+            f"imageUri is in account {image.account}, but the stack deploys to account {aws.account_id}; allowed: an "
+            f"image in {aws.account_id}'s ECR (replicate it there)"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class ImageLocation:
+    account: str
+    region: str
+    domain: str
+    repository: str
+
+
+_ECR_HOST = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.(?P<domain>[a-z0-9.]+?)/(?P<repo>[^:@]+)"
+)
+
+
+def image_location(image_uri: str) -> ImageLocation:
+    """Account, region, DNS domain and repository of an ECR image URI (already checked against ECR_IMAGE)."""
+    match = _ECR_HOST.match(image_uri)
+    if match is None:
+        raise ValueError(f"not an ECR image URI: {image_uri}")
+    return ImageLocation(match["account"], match["region"], match["domain"], match["repo"])
 
 
 def _check_tag_key(key: str) -> str:
@@ -540,6 +678,11 @@ def _check_tag_value(value: str) -> str:
         raise ValueError(f"tag value {value!r} must be 0-63 lower-case letters, digits, '_' or '-' (GCP label rules)")
     return value
 
+
+# The keys `standard_tags` sets on every resource; a user tag of the same key would silently replace them.
+STANDARD_TAG_KEYS = frozenset({"project", "environment", "stack", "managed-by"})
+# AWS (botocore's TagList) and Azure allow 50 tags per resource, GCP 64 labels: the standard ones come first.
+MAX_USER_TAGS = min(cloud_limits.AZURE_MAX_TAGS, cloud_limits.AWS_MAX_TAGS) - len(STANDARD_TAG_KEYS)
 
 TagKey = Annotated[str, AfterValidator(_check_tag_key)]
 TagValue = Annotated[str, AfterValidator(_check_tag_value)]
@@ -586,8 +729,27 @@ class StackConfig(_Strict):
         default_factory=dict, description="The models and their configuration keys."
     )
     tags: dict[TagKey, TagValue] = Field(
-        default_factory=dict, description="Extra tags/labels on every resource that takes them."
+        default_factory=dict,
+        description="Extra tags/labels on every resource that takes them (GCP label rules; at most "
+        f"{MAX_USER_TAGS}; not the standard keys {', '.join(sorted(STANDARD_TAG_KEYS))}).",
     )
+
+    @field_validator("tags")
+    @classmethod
+    def _not_standard(cls, tags: dict[str, str]) -> dict[str, str]:
+        reserved = sorted(STANDARD_TAG_KEYS & set(tags))
+        if reserved:
+            raise ValueError(
+                f"{', '.join(map(repr, reserved))} would replace the standard tag the stack sets on every resource; "
+                f"reserved keys: {', '.join(sorted(STANDARD_TAG_KEYS))}"
+            )
+        if len(tags) > MAX_USER_TAGS:
+            raise ValueError(
+                f"has {len(tags)} tags, which with the {len(STANDARD_TAG_KEYS)} standard tags makes "
+                f"{len(tags) + len(STANDARD_TAG_KEYS)} on every resource; AWS and Azure allow at most "
+                f"{cloud_limits.aws_max_tags()} per resource, so at most {MAX_USER_TAGS} here"
+            )
+        return tags
 
     @field_validator("protect_stateful_resources")
     @classmethod
@@ -646,6 +808,11 @@ class StackConfig(_Strict):
             )
         if value is not None and info.data.get("sagemaker_enabled") and not info.data.get("aws_enabled"):
             raise ValueError("needs awsEnabled: the endpoint is deployed on AWS")
+        aws = info.data.get("aws")
+        if value is not None and info.data.get("sagemaker_enabled") and isinstance(aws, AwsSettings):
+            problem = _endpoint_location_problem(value, aws)
+            if problem:
+                raise ValueError(problem)
         if value is not None and info.data.get("environment") == "prod":
             if value.vpc is None:
                 raise ValueError("needs vpc (subnetIds, securityGroupIds) in prod: the model runs in private subnets")
@@ -661,6 +828,14 @@ class StackConfig(_Strict):
             raise ValueError("is required when appsyncEnabled is true, e.g. {} for the secure defaults")
         if value is not None and info.data.get("appsync_enabled") and not info.data.get("aws_enabled"):
             raise ValueError("needs awsEnabled: the API is deployed on AWS")
+        aws = info.data.get("aws")
+        if (
+            value is not None
+            and info.data.get("appsync_enabled")
+            and isinstance(aws, AwsSettings)
+            and aws.region not in cloud_limits.service_regions("appsync")
+        ):
+            raise ValueError(f"AppSync has no endpoint in {aws.region} (botocore's endpoint data)")
         if value is not None and info.data.get("environment") == "prod":
             refused = [
                 problem
@@ -680,14 +855,18 @@ class StackConfig(_Strict):
         return self.environment == "prod"
 
     def standard_tags(self) -> dict[str, str]:
-        """Tags every resource carries: who manages it and where it belongs, plus the stack's own tags."""
-        return {
-            "project": self.project,
-            "environment": self.environment,
-            "stack": self.stack,
-            "managed-by": "pulumi",
-            **self.tags,
-        }
+        """Tags every resource carries: who manages it and where it belongs, plus the stack's own tags (which
+        cannot replace a standard one: `tags` refuses the keys in STANDARD_TAG_KEYS)."""
+        return {**self.tags, **self._standard_only()}
+
+    def _standard_only(self) -> dict[str, str]:
+        return {"project": self.project, "environment": self.environment, "stack": self.stack, "managed-by": "pulumi"}
+
+    @property
+    def clouds(self) -> frozenset[str]:
+        """The clouds this stack deploys to ("aws", "gcp", "azure"): the ones whose tag rules apply."""
+        enabled = {"aws": self.aws_enabled, "gcp": self.gcp_enabled, "azure": self.azure_enabled}
+        return frozenset(cloud for cloud, on in enabled.items() if on)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -830,9 +1009,63 @@ def build_stack_config(
             message = error["msg"].removeprefix("Value error, ")
             value = None if _redact(loc) else _render_value(error.get("input"))
             problems.append(ConfigProblem(_config_key(project, loc), message, value))
+    if config is not None:
+        problems += derived_name_problems(config)
     if problems or config is None:
         raise ConfigError(stack, problems)
     return config
+
+
+# Names the program derives from the project and stack names, and the rules of the services they go to. The
+# project name comes from Pulumi.yaml and the stack name from `pulumi stack init`, so neither is a config key:
+# problems name them as "project name '<name>'" and "stack name '<name>'".
+# - GCP Cloud KMS key ring names: [a-zA-Z0-9_-]{1,63} (https://cloud.google.com/kms/docs/resource-hierarchy#key_rings)
+# - Vertex AI metadata/feature store names: a lower-case letter, then [a-z0-9_], at most 60 characters
+#   (https://cloud.google.com/vertex-ai/docs/reference/rest/v1/projects.locations.featureOnlineStores/create)
+GCP_KEY_RING_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,63}$")
+VERTEX_RESOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
+
+
+def derived_name_problems(config: StackConfig) -> list[ConfigProblem]:
+    """What the clouds would refuse in the tags and names derived from the project and stack names."""
+    problems: list[ConfigProblem] = []
+    project_key, stack_key = f"project name {config.project!r}", f"stack name {config.stack!r}"
+    for key, tag, value in ((project_key, "project", config.project), (stack_key, "stack", config.stack)):
+        for problem in cloud_limits.tag_problems(tag, value, config.clouds):
+            problems.append(
+                ConfigProblem(key, f"becomes the `{tag}` tag/label on every resource, and its {problem}")
+            )
+    base = f"{config.project}-{config.environment}"
+    if config.aws_enabled and config.sagemaker_enabled:
+        pattern, longest = cloud_limits.sagemaker_endpoint_name()
+        name = f"{base}-serving"
+        if len(name) > longest or not pattern.fullmatch(name):
+            problems.append(
+                ConfigProblem(
+                    project_key,
+                    f"makes the SageMaker endpoint name {name!r}; allowed: at most {longest} letters, digits and "
+                    "'-' (botocore's EndpointName), so a shorter project name of letters, digits and '-'",
+                )
+            )
+    if config.gcp_enabled:
+        key_ring = f"{base}-vertex"
+        vertex = base.replace("-", "_").lower()
+        if not GCP_KEY_RING_NAME.match(key_ring):
+            problems.append(
+                ConfigProblem(
+                    project_key,
+                    f"makes the Cloud KMS key ring name {key_ring!r}; allowed: 1-63 letters, digits, '_' and '-'",
+                )
+            )
+        if not VERTEX_RESOURCE_NAME.match(vertex):
+            problems.append(
+                ConfigProblem(
+                    project_key,
+                    f"makes the Vertex AI store name {vertex!r}; allowed: a letter, then letters, digits and '_', "
+                    "at most 60 characters",
+                )
+            )
+    return problems
 
 
 def _redact(loc: tuple[int | str, ...]) -> bool:

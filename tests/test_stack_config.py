@@ -69,7 +69,7 @@ def test_every_problem_is_reported_at_once_each_naming_its_key():
     assert len(problems) == 6, text
     assert "ml-infra:environment: Input should be 'dev', 'staging' or 'prod' (got 'qa')" in text
     assert "ml-infra:kmsDeletionWindowDays: Input should be greater than or equal to 7 (got '3')" in text
-    assert "ml-infra:aws.region: must be an AWS region such as eu-west-1 (got 'Ireland')" in text
+    assert "ml-infra:aws.region: is not an AWS region; allowed: a region of botocore's partitions, e.g. " in text
     assert "ml-infra:models.Fraud: model name 'Fraud' must be" in text
     assert "ml-infra:models.ok.parameters._internal: key '_internal' starts with '_'" in text
     # The misspelt key is reported by name, with the keys that are known.
@@ -226,7 +226,7 @@ SAGEMAKER = {
     "imageUri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/fraud:1.0",
     "modelDataUrl": "s3://models-bucket/fraud/1.0/model.tar.gz",
 }
-PROD_AWS = {"region": "eu-west-1", "accountId": "210987654321"}
+PROD_AWS = {"region": "eu-west-1", "accountId": "123456789012"}  # the account of SAGEMAKER's image
 
 
 def test_an_nvme_instance_type_is_refused_while_volume_encryption_is_on():

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-import yaml
+from ml_infra.strict_yaml import StrictYamlError, load_strict_yaml
 
 CONTRACTS_DIR_NAME = "contracts"
 MANIFEST_NAME = "contracts.yaml"
@@ -308,13 +308,14 @@ def _schema_description(document: Any) -> str:
 def load_manifest(contracts_dir: Path) -> dict[str, dict[str, Any]]:
     manifest_path = contracts_dir / MANIFEST_NAME
     try:
-        raw = yaml.safe_load(manifest_path.read_text(encoding="utf-8"))
+        # Strictly: UTF-8, unique keys (a second entry for a file would silently replace the first), YAML 1.2.
+        raw = load_strict_yaml(manifest_path)
     except FileNotFoundError as err:
         raise ContractError(
             [f"{manifest_path}: missing; it gives every contract file its compatibility mode and description."]
         ) from err
-    except yaml.YAMLError as err:
-        raise ContractError([f"{manifest_path}: not valid YAML: {err}."]) from err
+    except StrictYamlError as err:
+        raise ContractError(err.problems) from None
     if raw is None:
         return {}
     if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
