@@ -23,7 +23,7 @@ export default [
   {
     // The tests run under node, which has globals the resolvers must not use.
     files: ['tests/appsync_js/**/*.js'],
-    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly' } },
   },
   { ignores: ['node_modules/', '.venv/'] },
 ];

@@ -37,6 +37,11 @@ PARTITION_KEY = "name"
 SORT_KEY = "version"
 # listModels(filter: {status}) queries this index: every version in one status, latest change first.
 STATUS_INDEX = "byStatus"
+# listModels(filter: {name}) queries this index: every version of one model, highest version first. The table's
+# sort key `version` is text, and DynamoDB orders text by bytes ("2026.9.1" after "2026.11.2"); registerModel
+# also stores `versionOrder`, the version with each number zero-padded, whose byte order is version order.
+VERSION_INDEX = "byVersion"
+VERSION_ORDER = "versionOrder"
 
 # What the resolvers ask DynamoDB to do (see appsync/resolvers); the data-source role may do nothing else.
 TABLE_ACTIONS = [
@@ -269,6 +274,10 @@ class ModelRegistryApi(pulumi.ComponentResource):
                 {"name": SORT_KEY, "type": "S"},
                 {"name": "status", "type": "S"},
                 {"name": "updatedAt", "type": "S"},
+                {"name": VERSION_ORDER, "type": "S"},
+            ],
+            local_secondary_indexes=[
+                {"name": VERSION_INDEX, "range_key": VERSION_ORDER, "projection_type": "ALL"},
             ],
             global_secondary_indexes=[
                 {
@@ -334,10 +343,13 @@ class ModelRegistryApi(pulumi.ComponentResource):
                         "Resource": self.table.arn,
                     },
                     {
-                        "Sid": "RegistryStatusIndex",
+                        "Sid": "RegistryIndexes",
                         "Effect": "Allow",
                         "Action": INDEX_ACTIONS,
-                        "Resource": pulumi.Output.concat(self.table.arn, "/index/", STATUS_INDEX),
+                        "Resource": [
+                            pulumi.Output.concat(self.table.arn, "/index/", index)
+                            for index in (STATUS_INDEX, VERSION_INDEX)
+                        ],
                     },
                     {
                         "Sid": "RegistryTableKeyThroughDynamoDb",

@@ -15,6 +15,8 @@ from ml_infra.appsync_api import (
     RESOLVERS_DIR,
     SCHEMA_FILE,
     STATUS_INDEX,
+    VERSION_INDEX,
+    VERSION_ORDER,
     api_key_expiry,
     resolver_files,
     schema_for,
@@ -287,7 +289,7 @@ def test_data_source_role_may_do_only_what_the_resolvers_do_on_the_table_its_ind
     assert set(table_statement["Action"]) == {f"dynamodb:{operation}" for operation in operations}
     assert table_statement["Resource"] == table.state["arn"]
     assert index_statement["Action"] == ["dynamodb:Query"]
-    assert index_statement["Resource"] == f"{table.state['arn']}/index/{STATUS_INDEX}"
+    assert index_statement["Resource"] == [f"{table.state['arn']}/index/{i}" for i in (STATUS_INDEX, VERSION_INDEX)]
 
     assert key_statement["Resource"] == key.state["arn"]
     assert all(action.startswith("kms:") for action in key_statement["Action"])
@@ -299,17 +301,21 @@ def test_data_source_role_may_do_only_what_the_resolvers_do_on_the_table_its_ind
 
 def test_table_has_the_indexes_the_resolvers_query(stack: Evaluation):
     table = one(stack, TABLE).raw_inputs
-    assert (table["hashKey"], table["rangeKey"]) == ("name", "version")  # getModel, listModels by name
-    indexes = {index["name"]: index for index in table["globalSecondaryIndexes"]}
+    assert (table["hashKey"], table["rangeKey"]) == ("name", "version")  # getModel
+    indexes = {index["name"]: index for index in table["globalSecondaryIndexes"] + table["localSecondaryIndexes"]}
     queried = {name for r in resolver_files() for name in re.findall(r"index: '(\w+)'", r.code)}
-    assert queried == {STATUS_INDEX} and queried <= set(indexes)
+    assert queried == {STATUS_INDEX, VERSION_INDEX} and queried <= set(indexes)
+    # listModels by name: the versions of one model in version order (registerModel writes versionOrder).
+    assert table["localSecondaryIndexes"] == [
+        {"name": VERSION_INDEX, "rangeKey": VERSION_ORDER, "projectionType": "ALL"}
+    ]
     assert indexes[STATUS_INDEX]["keySchemas"] == [
         {"attributeName": "status", "keyType": "HASH"},
         {"attributeName": "updatedAt", "keyType": "RANGE"},
     ]
     assert indexes[STATUS_INDEX]["projectionType"] == "ALL"
     declared = {attribute["name"] for attribute in table["attributes"]}
-    assert declared == {"name", "version", "status", "updatedAt"}
+    assert declared == {"name", "version", "status", "updatedAt", VERSION_ORDER}
 
 
 def test_table_and_logs_are_encrypted_with_their_own_rotating_key_and_the_table_is_recoverable(stack: Evaluation):

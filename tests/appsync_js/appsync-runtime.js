@@ -8,6 +8,7 @@
  *   L, M; numbers as strings; undefined properties left out).
  * - util.error: stops the resolver, as AppSync does; here it throws an AppSyncError carrying message and type.
  * - util.time.nowISO8601 and util.autoId: deterministic through setNow / a counter, so tests can compare.
+ * - util.matches: a whole-value match, as Java's Pattern.matches (which AppSync's documentation names).
  */
 import { util } from '@aws-appsync/utils';
 
@@ -57,6 +58,8 @@ Object.assign(util, {
   time: {
     nowISO8601: () => now,
   },
+  // AppSync's util.matches is Java's Pattern.matches: the pattern must match the whole value.
+  matches: (pattern, value) => new RegExp(`^(?:${pattern})$`).test(value),
   dynamodb: { toDynamoDB, toMapValues },
 });
 

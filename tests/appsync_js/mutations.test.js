@@ -60,6 +60,7 @@ describe('Mutation.registerModel', () => {
         tags: { L: [{ S: 'cards' }, { S: 'realtime' }] },
         metrics: { M: { auc: { N: '0.93' }, precision_at_1pct: { N: '0.71' } } },
         status: { S: 'REGISTERED' },
+        versionOrder: { S: '000002026.000000011.000000002' },
         createdAt: { S: '2026-11-23T08:30:00.000Z' },
         updatedAt: { S: '2026-11-23T08:30:00.000Z' },
       },
@@ -86,13 +87,50 @@ describe('Mutation.registerModel', () => {
     }
   });
 
-  it('refuses an empty or overlong name or version', () => {
-    for (const bad of [{ name: '' }, { version: '' }, { version: 'v'.repeat(129) }]) {
+  it('refuses a name that is not of the documented format', () => {
+    for (const name of ['', 'Fraud Model!', 'fraud_detector', '1fraud', '-fraud', 'a'.repeat(64), undefined]) {
       assert.throws(
-        () => registerModel.request(context({ args: { input: { ...input, ...bad } } })),
-        rejectedWith('BadRequest', '1-128 characters'),
+        () => registerModel.request(context({ args: { input: { ...input, name } } })),
+        rejectedWith('BadRequest', "allowed: 1-63 lower-case letters, digits and '-', starting with a letter"),
       );
     }
+  });
+
+  it('accepts names of the documented format', () => {
+    for (const name of ['a', 'fraud-detector', 'm2', 'a'.repeat(63)]) {
+      assert.equal(registerModel.request(context({ args: { input: { ...input, name } } })).operation, 'PutItem');
+    }
+  });
+
+  it('refuses a version that is not of the documented format', () => {
+    for (const version of ['', 'v1', '2026.11.2-rc1', '1.2.3.4.5', '1234567890', '2026..1', '.1', '1.', ' 1']) {
+      assert.throws(
+        () => registerModel.request(context({ args: { input: { ...input, version } } })),
+        rejectedWith('BadRequest', "allowed: 1-4 numbers of up to 9 digits separated by '.'"),
+      );
+    }
+  });
+
+  it('stores a version order whose byte order (DynamoDB sorts text by bytes) is version order', () => {
+    const versions = ['2026.9.1', '2026.11.2', '2026.10.0', '1', '2026.11.10', '2025.12.31', '2026.11.2.1', '10.0'];
+    const stored = versions.map((version) => {
+      const request = registerModel.request(context({ args: { input: { ...input, version } } }));
+      return { version, order: request.attributeValues.versionOrder.S };
+    });
+    // What the byVersion index returns with scanIndexForward: false: descending byte order.
+    const newestFirst = stored
+      .sort((a, b) => (Buffer.from(b.order) < Buffer.from(a.order) ? -1 : 1))
+      .map((item) => item.version);
+    assert.deepEqual(newestFirst, [
+      '2026.11.10',
+      '2026.11.2.1',
+      '2026.11.2',
+      '2026.10.0',
+      '2026.9.1',
+      '2025.12.31',
+      '10.0',
+      '1',
+    ]);
   });
 
   it('reports an existing version as such instead of overwriting it', () => {

@@ -48,9 +48,10 @@ describe('Query.listModels', () => {
     }
   });
 
-  it('lists the versions of one model through the table key, highest version first', () => {
+  it('lists the versions of one model through the byVersion index, newest version first', () => {
     assert.deepEqual(list({ filter: { name: 'fraud-detector' } }), {
       operation: 'Query',
+      index: 'byVersion',
       query: {
         expression: '#name = :name',
         expressionNames: { '#name': 'name' },
@@ -75,9 +76,9 @@ describe('Query.listModels', () => {
     });
   });
 
-  it('filters one model by status on its partition, not through the index', () => {
+  it('filters one model by status on its partition, not through the status index', () => {
     const request = list({ filter: { name: 'fraud-detector', status: 'STAGING' } });
-    assert.equal(request.index, undefined);
+    assert.equal(request.index, 'byVersion');
     assert.equal(request.query.expression, '#name = :name');
     assert.deepEqual(request.filter, {
       expression: '#status = :status',

@@ -1,8 +1,10 @@
 /**
  * Query.listModels: one page of model versions, optionally filtered by name and/or status.
  *
- * - name (with or without status): a Query on the table's partition key, every version of that model,
- *   highest version label first; a status is then a filter on that partition.
+ * - name (with or without status): a Query on the `byVersion` index (name, versionOrder), every version of
+ *   that model, newest version first in version order (2026.11.2 before 2026.9.1: `versionOrder` is the
+ *   version zero-padded number by number, see Mutation.registerModel); a status is then a filter on that
+ *   partition.
  * - status only: a Query on the `byStatus` index (status, updatedAt), latest status change first.
  * - no filter: a Scan of the table.
  *
@@ -25,6 +27,7 @@ export function request(ctx) {
   if (filter.name) {
     const byName = {
       operation: 'Query',
+      index: 'byVersion',
       query: {
         expression: '#name = :name',
         expressionNames: { '#name': 'name' },
