@@ -36,6 +36,7 @@ from ml_infra.modelconfig.layout import (
     active_release_parameter_name,
     model_path,
     parameter_name,
+    pointer_for,
     release_parameter_name,
     schema_parameter_name,
 )
@@ -228,12 +229,17 @@ class ModelParameters(pulumi.ComponentResource):
             description=f"The first release of model {model}, seeded by Pulumi (immutable).",
             opts=runtime_owned,
         )
+        # The pointer names the initial release and the digest of exactly the text written above, as
+        # `ml-infra config activate` would; the loader refuses a pointer whose digest does not match.
+        pointer_text = release_text.apply(
+            lambda text: pointer_for(ReleaseDocument.model_validate_json(text), text).model_dump_json()
+        )
         self.active_releases[model] = aws.ssm.Parameter(
             f"{name}-{model}-release-active",
             name=active_release_parameter_name(project, env, model),
             type=aws.ssm.ParameterType.STRING,
-            value=release_text,
-            tier=release_tier,
+            value=pointer_text,
+            tier="Standard",
             description=f"The active release of model {model}; changed by `ml-infra config activate`.",
             opts=pulumi.ResourceOptions(
                 parent=self,
@@ -281,8 +287,16 @@ class ModelParameters(pulumi.ComponentResource):
                     "ssm:GetParameterHistory",
                     "ssm:PutParameter",
                     "ssm:LabelParameterVersion",
+                    "ssm:UnlabelParameterVersion",
                 ],
                 "Resource": parameters,
+            },
+            {
+                # `ml-infra config retire` deletes retired release documents (and nothing else).
+                "Sid": "RetireReleases",
+                "Effect": "Allow",
+                "Action": "ssm:DeleteParameter",
+                "Resource": pulumi.Output.concat(path_arn, "/_release/*"),
             },
             {
                 # ssm:DescribeParameters supports no resource-level permission; it returns metadata (names,
@@ -302,8 +316,20 @@ class ModelParameters(pulumi.ComponentResource):
             {
                 "Sid": "DeclaredSchemaIsPulumis",
                 "Effect": "Deny",
-                "Action": ["ssm:PutParameter", "ssm:DeleteParameter", "ssm:LabelParameterVersion"],
+                "Action": [
+                    "ssm:PutParameter",
+                    "ssm:DeleteParameter",
+                    "ssm:LabelParameterVersion",
+                    "ssm:UnlabelParameterVersion",
+                ],
                 "Resource": pulumi.Output.concat(path_arn, "/", SCHEMA_SUFFIX),
+            },
+            {
+                # The pointer is replaced by activation, never deleted (a deleted pointer would stop every load).
+                "Sid": "PointerIsNeverDeleted",
+                "Effect": "Deny",
+                "Action": "ssm:DeleteParameter",
+                "Resource": pulumi.Output.concat(path_arn, "/_release/active"),
             },
         ]
         for kind, statements, description in (

@@ -14,6 +14,7 @@ from ml_infra.modelconfig.errors import (
     ConcurrentChangeError,
     ConfigUnavailableError,
     ConfigValidationError,
+    CorruptDocumentError,
     EvictionRiskError,
     InvalidInputError,
     ModelConfigError,
@@ -25,7 +26,16 @@ from ml_infra.modelconfig.errors import (
     UnknownReleaseError,
 )
 from ml_infra.modelconfig.loader import ModelConfigLoader, ModelConfiguration
-from ml_infra.modelconfig.releases import ActivationResult, DiffEntry, HistoryEntry, ReleaseManager, ReleaseView
+from ml_infra.modelconfig.releases import (
+    ActivationResult,
+    DiffEntry,
+    HistoryEntry,
+    LedgerEntry,
+    PointerState,
+    ReleaseManager,
+    ReleaseView,
+    RetireResult,
+)
 from ml_infra.modelconfig.retry import Backoff
 from ml_infra.modelconfig.snapshot import EncryptedFileSnapshot
 from ml_infra.modelconfig.ssm import SsmBackend
@@ -38,22 +48,26 @@ __all__ = [
     "ConfigBackend",
     "ConfigUnavailableError",
     "ConfigValidationError",
+    "CorruptDocumentError",
     "DiffEntry",
     "EncryptedFileSnapshot",
     "EvictionRiskError",
     "HistoryEntry",
     "InvalidInputError",
+    "LedgerEntry",
     "ModelConfigError",
     "ModelConfigLoader",
     "ModelConfiguration",
     "ModelDocuments",
     "NotConfirmedError",
     "PermissionDeniedError",
+    "PointerState",
     "PointerSwap",
     "Problem",
     "ReleaseExistsError",
     "ReleaseManager",
     "ReleaseView",
+    "RetireResult",
     "SsmBackend",
     "StoredDocument",
     "StoredValue",

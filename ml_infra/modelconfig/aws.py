@@ -93,22 +93,43 @@ def client_config(*, max_attempts: int, connect_timeout: float = 2.0, read_timeo
     )
 
 
+def _client(service: str, *, profile: str | None, config: Any) -> Any:
+    """A client of `service`, or InvalidInputError (exit 2) naming the AWS setting to fix: botocore raises
+    NoRegionError, ValueError (an unusable AWS_ENDPOINT_URL) or ProfileNotFound while it builds the client."""
+    from botocore.exceptions import NoRegionError, ProfileNotFound
+
+    try:
+        return boto3_session(profile).client(service, config=config)
+    except NoRegionError:
+        raise InvalidInputError(
+            f"no AWS region for {service}; set AWS_REGION (or AWS_DEFAULT_REGION), e.g. AWS_REGION=eu-west-1"
+        ) from None
+    except ProfileNotFound as err:
+        raise InvalidInputError(f"AWS_PROFILE: {err}; set it to a profile of your AWS config, or unset it") from None
+    except ValueError as err:
+        endpoint = os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}") or os.environ.get("AWS_ENDPOINT_URL")
+        if endpoint is not None and "endpoint" in str(err).lower():
+            raise InvalidInputError(
+                f"AWS_ENDPOINT_URL: {endpoint!r} is not a valid endpoint URL; set it to a URL with a scheme and host, "
+                "e.g. http://127.0.0.1:5000 for a local moto server, or unset it to use AWS"
+            ) from None
+        raise
+
+
 def ssm_client(
     *, profile: str | None = None, max_attempts: int = 1, connect_timeout: float = 2.0, read_timeout: float = 5.0
 ) -> SSMClient:
     """An SSM client from the standard AWS settings.
 
-    The loader retries with its own `Backoff` (one budget for a whole load, sleeps injectable), so by default
-    botocore does not retry as well: `max_attempts=1`. The CLI, which has no such loop, asks for more.
+    The core retries with its own `Backoff` (one budget for a whole load, sleeps injectable), so by default
+    botocore does not retry as well: `max_attempts=1`.
     """
-    return boto3_session(profile).client(
-        "ssm",
-        config=client_config(max_attempts=max_attempts, connect_timeout=connect_timeout, read_timeout=read_timeout),
-    )
+    config = client_config(max_attempts=max_attempts, connect_timeout=connect_timeout, read_timeout=read_timeout)
+    return _client("ssm", profile=profile, config=config)
 
 
 def sts_client(*, profile: str | None = None, max_attempts: int = 3) -> Any:
-    return boto3_session(profile).client("sts", config=client_config(max_attempts=max_attempts))
+    return _client("sts", profile=profile, config=client_config(max_attempts=max_attempts))
 
 
 def error_code(err: BaseException) -> str | None:

@@ -152,7 +152,7 @@ def show(
         view = _manager(project, environment).view(model, release)
         rows = _key_rows(view)
         document = view.document
-        activation = document.activation if document else None
+        activation = view.activation
         payload = {
             "project": project,
             "environment": environment,
@@ -311,17 +311,34 @@ def activate(
 
     def body() -> tuple[dict[str, Any], Callable[[Any], None]]:
         manager = _manager(project, environment)
-        current = manager.active(model)
+        state = manager.pointer_state(model)
+        replace_corrupt = _confirm_pointer(state, yes, f"activate release {release_id}")
         _confirm(
             environment,
             yes,
             f"Activate release {release_id} of model {model} in {environment} "
-            f"(active now: {current.release_id if current else 'none'})?",
+            f"(active now: {state.release_id or 'none'})?",
         )
-        result = manager.activate(model, release_id, reason=reason)
+        result = manager.activate(model, release_id, reason=reason, replace_corrupt=replace_corrupt)
         return _activation_payload(result), _render_activation(result)
 
     _run(as_json, body)
+
+
+def _confirm_pointer(state: Any, yes: bool, what: str) -> bool:
+    """With a refused pointer, ask (in every environment) before replacing it; True when replacing is confirmed."""
+    if state.problem is None:
+        return False
+    if yes:
+        return True
+    cli_console.line(f"The active-release pointer {state.location} is refused: {state.problem}", stderr=True)
+    try:
+        confirmed = typer.confirm(f"Replace it ({what})?", default=False, err=True)
+    except typer.Abort:
+        confirmed = False
+    if not confirmed:
+        raise NotConfirmedError("not confirmed: the refused pointer was left as it is (pass --yes to skip the prompt)")
+    return True
 
 
 @app.command()
@@ -340,18 +357,12 @@ def rollback(
 
     def body() -> tuple[dict[str, Any], Callable[[Any], None]]:
         manager = _manager(project, environment)
-        target = to
-        if target is None:
-            history = manager.history(model)
-            current = history[0].release_id if history else None
-            target_entry = next((h for h in history if h.release_id != current), None)
-            target = target_entry.release_id if target_entry else None
-            what = f"roll back model {model} in {environment} from {current} to {target or '(nothing earlier)'}"
-        else:
-            what = f"roll back model {model} in {environment} to {target}"
-        if target is not None:
-            _confirm(environment, yes, what[0].upper() + what[1:] + "?")
-        result = manager.rollback(model, to, reason=reason)
+        state = manager.pointer_state(model)
+        target = to if to is not None else manager.rollback_target(model)
+        current = state.release_id or ("(refused pointer)" if state.problem else "none")
+        replace_corrupt = _confirm_pointer(state, yes, f"roll back to release {target}")
+        _confirm(environment, yes, f"Roll back model {model} in {environment} from {current} to {target}?")
+        result = manager.rollback(model, target, reason=reason, replace_corrupt=replace_corrupt)
         return _activation_payload(result), _render_activation(result)
 
     _run(as_json, body)
@@ -459,43 +470,93 @@ def releases(
 
     def body() -> tuple[dict[str, Any], Callable[[Any], None]]:
         manager = _manager(project, environment)
-        documents = manager.list_releases(model)
-        active = manager.active(model)
-        active_id = active.release_id if active else None
+        entries = manager.ledger(model)
+        state = manager.pointer_state(model)
+        active_id = state.release_id
         payload = {
             "model": model,
             "active_release_id": active_id,
+            "pointer_problem": state.problem,
             "releases": [
                 {
-                    "release_id": d.release_id,
-                    "created_at": d.created_at,
-                    "created_by": d.created_by,
-                    "parent_release_id": d.parent_release_id,
-                    "note": d.note,
-                    "keys": len(d.keys),
+                    "release_id": e.release_id,
+                    "status": "corrupt" if e.problem else "active" if e.release_id == active_id else "ok",
+                    "problem": e.problem,
+                    "created_at": e.document.created_at if e.document else None,
+                    "created_by": e.document.created_by if e.document else None,
+                    "parent_release_id": e.document.parent_release_id if e.document else None,
+                    "note": e.document.note if e.document else "",
+                    "keys": len(e.document.keys) if e.document else None,
                 }
-                for d in documents
+                for e in entries
             ],
         }
 
         def render(console: Any) -> None:
+            rows = []
+            for entry in payload["releases"]:
+                marker = {"active": "*", "corrupt": "!"}.get(entry["status"], "")
+                rows.append(
+                    [
+                        marker,
+                        entry["release_id"],
+                        entry["created_at"],
+                        entry["created_by"],
+                        entry["parent_release_id"],
+                        f"CORRUPT: {entry['problem']}" if entry["problem"] else entry["note"],
+                    ]
+                )
             console.print(
                 _table(
                     f"releases of {project}/{environment}/{model}",
                     ["", "release", "created", "by", "parent", "note"],
-                    [
-                        [
-                            "*" if d.release_id == active_id else "",
-                            d.release_id,
-                            d.created_at,
-                            d.created_by,
-                            d.parent_release_id,
-                            d.note,
-                        ]
-                        for d in documents
-                    ],
+                    rows,
                 )
             )
+            if state.problem:
+                cli_console.line(f"The active-release pointer is refused: {state.problem}", stderr=True)
+
+        return payload, render
+
+    _run(as_json, body)
+
+
+@app.command()
+def retire(
+    model: ModelArgument,
+    release_ids: Annotated[list[str], typer.Argument(help="Releases that will never be activated again.")],
+    environment: EnvOption,
+    yes: YesOption = False,
+    project: ProjectOption = "ml-infra",
+    as_json: JsonOption = False,
+) -> None:
+    """Retire releases and free the key versions only they reference, so SSM may evict them.
+
+    A retired release is deleted and cannot be activated again; the active release cannot be retired.
+    `initial`, which the Pulumi program declares, is re-baselined instead: it is rewritten to name the latest
+    version of every key (validated like a new release), which is what the program computes for it from the key
+    parameters' current versions, so what is stored agrees with what Pulumi declares after `pulumi refresh`
+    (its value is ignore_changes, so `pulumi up` never rewrites it).
+    """
+
+    def body() -> tuple[dict[str, Any], Callable[[Any], None]]:
+        manager = _manager(project, environment)
+        listed = ", ".join(release_ids)
+        _confirm(environment, yes, f"Retire release(s) {listed} of model {model} in {environment}?")
+        result = manager.retire(model, release_ids)
+        payload = {
+            "model": model,
+            "retired": result.retired,
+            "initial_rebaselined": result.rebaselined,
+            "freed": [{"key": key, "version": version} for key, version in result.freed],
+        }
+
+        def render(console: Any) -> None:
+            console.print(f"Retired {listed} of model {model}.")
+            if result.rebaselined:
+                console.print("Release initial now names the latest version of every key (re-baselined).")
+            freed = ", ".join(f"{key} v{version}" for key, version in result.freed) or "none"
+            console.print(f"Freed for eviction: {freed}.")
 
         return payload, render
 

@@ -87,3 +87,8 @@ class ConcurrentChangeError(ModelConfigError):
 
 class NotConfirmedError(ModelConfigError):
     """The operator did not confirm a production activation or rollback."""
+
+
+class CorruptDocumentError(ModelConfigError):
+    """A stored pointer or release document fails its checks (unparseable, a release that does not exist, a digest
+    that does not match, another model's document): it is refused, never served."""

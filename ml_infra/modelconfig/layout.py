@@ -9,13 +9,15 @@ Layout for project ``p``, environment ``e`` and model ``m``::
     /p/e/m/<key>              one parameter per configuration key (String, StringList or SecureString)
     /p/e/m/_schema            the declared value types and constraints of every key (JSON, String)
     /p/e/m/_release/<id>      an immutable release: the exact SSM version of every key (JSON, String)
-    /p/e/m/_release/active    the active release: a copy of one release document (JSON, String)
+    /p/e/m/_release/active    the pointer: the active release's id and the digest of its document (JSON, String)
 
-Activation writes ``_release/active`` once: applications read the active document and then fetch every key at
-the version it names (``name:version`` selectors), so they never see a mix of two releases. The pointer's own
-SSM history (who, when) is the audit trail of activations; the run-time library also writes the caller's identity
-into the pointer document (``activation``). Keys may not start with ``_``: that prefix is reserved for this
-bookkeeping.
+Activation writes ``_release/active`` once. The pointer carries no key versions, so it cannot describe a mix:
+applications read it, then the release document it names, refuse the pair unless the document's SHA-256 is the
+digest the pointer names (`release_digest`), and only then fetch every key at the version the release names
+(``name:version`` selectors). A pointer that fails any check is refused: the last known good configuration is
+served, stale, with the reason. The pointer's own SSM history (who, when) is the audit trail of activations; the
+run-time library also writes the caller's identity into the pointer document (``activation``). Keys may not
+start with ``_``: that prefix is reserved for this bookkeeping.
 
 Every key version that a release references carries the SSM label ``released-v<version>`` (see
 ``protection_label``): SSM keeps at most 100 versions of a parameter and refuses to evict a labelled oldest
@@ -25,16 +27,18 @@ that reference it, keeps clear of SSM's limit of 10 labels per version.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, ValidationError, model_serializer
 
 RESERVED_PREFIX = "_"
 SCHEMA_SUFFIX = "_schema"
 RELEASE_SEGMENT = "_release"
 ACTIVE_RELEASE_ID = "active"
 DOCUMENT_FORMAT = 1
+POINTER_FORMAT = 2  # format 1 was a full copy of the release document (still read, see `parse_pointer`)
 # Release ids that name something other than a stored release: the pointer, and the latest version of every key
 # (what `ml-infra config release` would capture).
 STAGED_RELEASE_ID = "staged"
@@ -88,8 +92,9 @@ class KeySchema(BaseModel):
     value_type: ValueType
     description: str = ""
     allowed_pattern: str | None = None
-    minimum: float | None = None
-    maximum: float | None = None
+    # Finite only: a NaN bound would make every comparison false, so every value would pass.
+    minimum: float | None = Field(None, allow_inf_nan=False)
+    maximum: float | None = Field(None, allow_inf_nan=False)
     allowed_values: list[str] | None = None
 
 
@@ -154,3 +159,105 @@ class ReleaseDocument(BaseModel):
     def as_release(self) -> ReleaseDocument:
         """The release itself, without the activation record a pointer document carries."""
         return self.model_copy(update={"activation": None})
+
+
+class PointerDocument(BaseModel):
+    """The active-release pointer: which release is active and the digest of its stored document, and who made
+    it active. It names no key version, so it cannot carry a mix of releases."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: Literal[2] = POINTER_FORMAT
+    project: str
+    environment: str
+    model: str
+    release_id: str
+    digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    activation: Activation | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_activation(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if data.get("activation") is None:
+            data.pop("activation", None)
+        return data
+
+
+def release_digest(text: str) -> str:
+    """The digest a pointer names for a release document: SHA-256 of its stored text, byte for byte."""
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def pointer_for(release: ReleaseDocument, release_text: str, activation: Activation | None = None) -> PointerDocument:
+    """The pointer that makes `release` (stored as `release_text`) active."""
+    return PointerDocument(
+        project=release.project,
+        environment=release.environment,
+        model=release.model,
+        release_id=release.release_id,
+        digest=release_digest(release_text),
+        activation=activation,
+    )
+
+
+class DocumentProblem(ValueError):
+    """Why a stored pointer or release document is refused (never contains a secret: documents hold none)."""
+
+
+def parse_pointer(text: str) -> tuple[PointerDocument | None, ReleaseDocument | None]:
+    """The pointer in `text`: (pointer, None), or for a format-1 pointer (a full copy of a release, written before
+    the digest existed) (None, the copy). DocumentProblem when it is neither."""
+    try:
+        return PointerDocument.model_validate_json(text), None
+    except ValueError as pointer_error:
+        try:
+            return None, ReleaseDocument.model_validate_json(text)
+        except ValueError:
+            raise DocumentProblem(f"not a valid pointer document ({_first_error(pointer_error)})") from None
+
+
+def verify_release(
+    pointer: PointerDocument | None,
+    legacy: ReleaseDocument | None,
+    release_text: str | None,
+    where: tuple[str, str, str],
+) -> ReleaseDocument:
+    """The release a pointer names, checked: it exists, its stored text has the digest the pointer names (a format-1
+    pointer: its copy equals the stored release), and pointer and release belong to `where` (project,
+    environment, model). DocumentProblem naming the first check that fails."""
+    named = pointer if pointer is not None else legacy
+    assert named is not None
+    release_id = named.release_id
+    if (named.project, named.environment, named.model) != where:
+        raise DocumentProblem(
+            f"the pointer names {named.project}/{named.environment}/{named.model}, not {'/'.join(where)}"
+        )
+    if release_text is None:
+        raise DocumentProblem(f"the pointer names release {release_id!r}, which does not exist")
+    if pointer is not None and release_digest(release_text) != pointer.digest:
+        raise DocumentProblem(
+            f"the pointer names release {release_id!r} with digest {pointer.digest}, but the stored release "
+            f"document has {release_digest(release_text)} (rewritten or not the release that was activated)"
+        )
+    try:
+        release = ReleaseDocument.model_validate_json(release_text)
+    except ValueError as err:
+        raise DocumentProblem(f"release {release_id!r} is not a valid release document ({_first_error(err)})") from None
+    if release.release_id != release_id or (release.project, release.environment, release.model) != where:
+        raise DocumentProblem(
+            f"the document stored as release {release_id!r} is release {release.release_id!r} of "
+            f"{release.project}/{release.environment}/{release.model}"
+        )
+    if legacy is not None and legacy.as_release() != release.as_release():
+        raise DocumentProblem(
+            f"the pointer is labelled release {release_id!r} but its key versions differ from that release's"
+        )
+    return release.as_release()
+
+
+def _first_error(err: Exception) -> str:
+    if isinstance(err, ValidationError) and err.errors():
+        first = err.errors()[0]
+        location = ".".join(str(part) for part in first["loc"]) or "(document)"
+        return f"{location}: {first['msg']}"
+    return str(err).splitlines()[0]

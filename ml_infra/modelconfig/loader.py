@@ -40,12 +40,23 @@ from ml_infra.modelconfig.errors import (
     BackendUnavailableError,
     ConfigUnavailableError,
     ConfigValidationError,
+    CorruptDocumentError,
     InvalidInputError,
     ModelConfigError,
     Problem,
     UnknownModelError,
 )
-from ml_infra.modelconfig.layout import MODEL_NAME_PATTERN, KeySchema, ModelSchema, ReleaseDocument
+from ml_infra.modelconfig.layout import (
+    MODEL_NAME_PATTERN,
+    RELEASE_ID_PATTERN,
+    DocumentProblem,
+    KeySchema,
+    ModelSchema,
+    ReleaseDocument,
+    parse_pointer,
+    release_digest,
+    verify_release,
+)
 from ml_infra.modelconfig.retry import Backoff
 from ml_infra.modelconfig.snapshot import EncryptedFileSnapshot, SnapshotRecord
 from ml_infra.modelconfig.values import ValueProblem, parse_value
@@ -121,6 +132,7 @@ class _State:
     schema_text: str
     texts: dict[str, str]
     config: ModelConfiguration
+    release_text: str = ""
     # Until when (loader clock) the configuration is served without asking the store: the TTL after a fresh
     # load, the retry interval after a failure.
     valid_until: float = 0.0
@@ -146,6 +158,8 @@ class _Slot:
     flight: _Flight | None = None
     generation: int = 0
     values: dict[tuple[str, int], StoredValue] = field(default_factory=dict)
+    # Stored texts of release documents by id (verified against the pointer's digest on every use).
+    releases: dict[str, str] = field(default_factory=dict)
 
 
 def _seconds(name: str, value: float, *, positive: bool = False) -> float:
@@ -319,7 +333,9 @@ class ModelConfigLoader:
                     current.config = replace(current.config, stale=False, stale_reason=None, source=self._source())
                 current.valid_until = self._clock() + self.ttl_seconds
                 return current.config
-        release, schema = self._parse_documents(model, pointer_text, schema_text)
+        schema = self._parse_schema(model, schema_text)
+        release_text = self._release_text(model, slot, pointer_text, budget)
+        release = self._verify(model, pointer_text, release_text)
         wanted = {key: released.version for key, released in release.keys.items()}
         missing = {key: v for key, v in wanted.items() if (key, v) not in slot.values}
         if missing:
@@ -338,6 +354,8 @@ class ModelConfigLoader:
         config = self._build(model, release, schema, texts, fetched_at=fetched_at, source=self._source())
         current_versions = frozenset(wanted.items())
         with slot.lock:
+            if release_text is not None:
+                slot.releases[release.release_id] = release_text
             if slot.generation != generation:
                 return config  # abandoned: a newer fetch owns the state
             previous = slot.state.versions if slot.state is not None else frozenset()
@@ -348,33 +366,54 @@ class ModelConfigLoader:
                 schema_text,
                 texts,
                 config,
+                release_text=release_text or "",
                 valid_until=self._clock() + self.ttl_seconds,
                 versions=current_versions | previous,
             )
         if self.snapshot is not None:
-            self._save_snapshot(model, pointer_text, schema_text, texts, fetched_at)
+            self._save_snapshot(model, pointer_text, release_text or "", schema_text, texts, fetched_at)
         return config
 
     def _source(self) -> Source:
         name = self.backend.name
         return name if name in ("ssm", "azure") else "store"  # type: ignore[return-value]
 
-    def _parse_documents(self, model: str, pointer_text: str, schema_text: str) -> tuple[ReleaseDocument, ModelSchema]:
+    def _parse_schema(self, model: str, schema_text: str) -> ModelSchema:
         try:
-            schema = ModelSchema.model_validate_json(schema_text)
+            return ModelSchema.model_validate_json(schema_text)
         except ValidationError as err:
             raise ModelConfigError(f"the schema of model {model} is not a valid schema document: {err}") from None
+
+    def _release_text(self, model: str, slot: _Slot, pointer_text: str, budget: Any) -> str | None:
+        """The stored text of the release the pointer names: from the slot (release documents are immutable, and
+        `_verify` checks the digest anyway), or one read."""
         try:
-            release = ReleaseDocument.model_validate_json(pointer_text)
-        except ValidationError as err:
-            raise ModelConfigError(f"the active release of model {model} is not a valid release: {err}") from None
-        where = (self.project, self.environment, model)
-        if (release.project, release.environment, release.model) != where:
-            raise ModelConfigError(
-                f"the active release of model {model} belongs to {release.project}/{release.environment}/"
-                f"{release.model}, not {'/'.join(where)}"
-            )
-        return release, schema
+            pointer, legacy = parse_pointer(pointer_text)
+        except DocumentProblem as problem:
+            raise CorruptDocumentError(self._refused(model, str(problem))) from None
+        named = pointer if pointer is not None else legacy
+        assert named is not None
+        if not RELEASE_ID_PATTERN.match(named.release_id):
+            raise CorruptDocumentError(self._refused(model, f"it names an invalid release id {named.release_id!r}"))
+        with slot.lock:
+            cached = slot.releases.get(named.release_id)
+        if cached is not None and pointer is not None and release_digest(cached) == pointer.digest:
+            return cached
+        documents = budget.call(lambda: self.backend.read_documents(model, [named.release_id]))
+        stored = documents.releases.get(named.release_id)
+        return stored.text if stored is not None else None
+
+    def _verify(self, model: str, pointer_text: str, release_text: str | None) -> ReleaseDocument:
+        """The release the pointer names, or CorruptDocumentError saying why the pointer is refused."""
+        try:
+            pointer, legacy = parse_pointer(pointer_text)
+            release = verify_release(pointer, legacy, release_text, (self.project, self.environment, model))
+        except DocumentProblem as problem:
+            raise CorruptDocumentError(self._refused(model, str(problem))) from None
+        return release
+
+    def _refused(self, model: str, why: str) -> str:
+        return f"the active-release pointer of model {model} ({self.backend.pointer_location(model)}) is refused: {why}"
 
     def _build(
         self,
@@ -428,7 +467,13 @@ class ModelConfigLoader:
             return state.config
 
     def _save_snapshot(
-        self, model: str, pointer_text: str, schema_text: str, texts: dict[str, str], fetched_at: datetime
+        self,
+        model: str,
+        pointer_text: str,
+        release_text: str,
+        schema_text: str,
+        texts: dict[str, str],
+        fetched_at: datetime,
     ) -> None:
         assert self.snapshot is not None
         record = SnapshotRecord(
@@ -436,6 +481,7 @@ class ModelConfigLoader:
             environment=self.environment,
             model=model,
             pointer_text=pointer_text,
+            release_text=release_text,
             schema_text=schema_text,
             texts=texts,
             fetched_at=fetched_at.isoformat(),
@@ -452,7 +498,8 @@ class ModelConfigLoader:
         if record is None:
             return None
         try:
-            release, schema = self._parse_documents(model, record.pointer_text, record.schema_text)
+            schema = self._parse_schema(model, record.schema_text)
+            release = self._verify(model, record.pointer_text, record.release_text)
             config = self._build(
                 model,
                 release,
@@ -465,7 +512,7 @@ class ModelConfigLoader:
             log.warning("ignoring the config snapshot of model %s: %s", model, err)
             return None
         config = replace(config, stale=True)
-        state = _State(record.pointer_text, record.schema_text, dict(record.texts), config)
+        state = _State(record.pointer_text, record.schema_text, dict(record.texts), config, record.release_text)
         slot.state = state
         return state
 

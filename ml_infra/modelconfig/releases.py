@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
@@ -33,6 +33,7 @@ from typing import Any, Literal, TypeVar
 from ml_infra.modelconfig.backend import ConfigBackend, StoredDocument, StoredValue
 from ml_infra.modelconfig.errors import (
     ConfigValidationError,
+    CorruptDocumentError,
     EvictionRiskError,
     InvalidInputError,
     ModelConfigError,
@@ -47,9 +48,15 @@ from ml_infra.modelconfig.layout import (
     RESERVED_RELEASE_IDS,
     STAGED_RELEASE_ID,
     Activation,
+    DocumentProblem,
     ModelSchema,
+    PointerDocument,
     ReleasedKey,
     ReleaseDocument,
+    parse_pointer,
+    pointer_for,
+    release_digest,
+    verify_release,
 )
 from ml_infra.modelconfig.retry import Backoff, RetryBudget
 from ml_infra.modelconfig.values import ValueProblem, parse_value
@@ -85,6 +92,7 @@ class ReleaseView:
     release_id: str
     keys: dict[str, KeyState]
     document: ReleaseDocument | None = None
+    activation: Activation | None = None
 
 
 @dataclass(frozen=True)
@@ -131,9 +139,43 @@ class StagedKey:
 @dataclass
 class _Documents:
     schema: ModelSchema
+    # The active release, verified against the pointer; None when there is no pointer or it is refused.
     pointer: ReleaseDocument | None
     pointer_revision: int | str | None = None
+    pointer_exists: bool = False
+    pointer_problem: str | None = None  # why the pointer is refused
+    pointer_document: PointerDocument | None = None
     releases: dict[str, StoredDocument | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PointerState:
+    """What the pointer says: the active release, or why it is refused (`problem`), and who set it."""
+
+    model: str
+    location: str
+    exists: bool
+    release_id: str | None
+    problem: str | None
+    activation: Activation | None
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One stored release document: parsed, or `problem` saying why it is corrupt."""
+
+    release_id: str
+    location: str
+    document: ReleaseDocument | None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class RetireResult:
+    model: str
+    retired: list[str]
+    rebaselined: bool
+    freed: list[tuple[str, int]]
 
 
 def _utcnow() -> str:
@@ -176,10 +218,28 @@ class ReleaseManager:
     # -- reading ------------------------------------------------------------------------------------------
 
     def schema(self, model: str) -> ModelSchema:
-        return self._documents(model).schema
+        return self._documents(model, resolve=False).schema
 
     def active(self, model: str) -> ReleaseDocument | None:
-        return self._documents(model).pointer
+        """The active release (verified against the pointer), None when there is no pointer;
+        CorruptDocumentError when the pointer is refused."""
+        docs = self._documents(model)
+        if docs.pointer_problem:
+            raise CorruptDocumentError(self._refused_message(model, docs.pointer_problem))
+        return docs.pointer
+
+    def pointer_state(self, model: str) -> PointerState:
+        """The pointer as the loader judges it, without failing on a refused one."""
+        docs = self._documents(model)
+        document = docs.pointer_document
+        return PointerState(
+            model=model,
+            location=self.backend.pointer_location(model),
+            exists=docs.pointer_exists,
+            release_id=docs.pointer.release_id if docs.pointer else None,
+            problem=docs.pointer_problem,
+            activation=document.activation if document else None,
+        )
 
     def release_document(self, model: str, release_id: str) -> ReleaseDocument:
         if release_id == ACTIVE_RELEASE_ID:
@@ -188,18 +248,30 @@ class ReleaseManager:
                 raise UnknownReleaseError(f"model {model} has no active release")
             return pointer
         self._check_release_id(release_id, creating=False)
-        docs = self._documents(model, release_id)
+        docs = self._documents(model, release_id, resolve=False)
         stored = docs.releases[release_id]
         if stored is None:
             raise UnknownReleaseError(self._unknown_release_message(model, release_id))
-        return self._parse_release(model, stored.text, stored.location)
+        return self._parse_release(model, stored.text, stored.location, release_id)
 
     def list_releases(self, model: str) -> list[ReleaseDocument]:
-        """Every stored release of the model (not the pointer), oldest first."""
+        """Every readable stored release of the model (not the pointer), oldest first; see `ledger` for all."""
+        return [entry.document for entry in self.ledger(model) if entry.document is not None]
+
+    def ledger(self, model: str) -> list[LedgerEntry]:
+        """Every stored release document of the model, oldest first, corrupt ones included with the reason."""
         self.schema(model)
         stored = self._retry(self.backoff.start(), lambda: self.backend.list_releases(model))
-        releases = [self._parse_release(model, document.text, document.location) for document in stored]
-        return sorted(releases, key=lambda r: (r.created_at or "", r.release_id))
+        entries: list[LedgerEntry] = []
+        for document in stored:
+            release_id = document.location.rsplit("/", 1)[-1]
+            try:
+                parsed = self._parse_release(model, document.text, document.location, release_id)
+            except CorruptDocumentError as err:
+                entries.append(LedgerEntry(release_id, document.location, None, err.message))
+            else:
+                entries.append(LedgerEntry(parsed.release_id, document.location, parsed))
+        return sorted(entries, key=lambda e: ((e.document.created_at or "") if e.document else "", e.release_id))
 
     def view(self, model: str, ref: str = ACTIVE_RELEASE_ID) -> ReleaseView:
         """The values of a release id, `active`, or `staged` (the latest version of every declared key)."""
@@ -210,6 +282,7 @@ class ReleaseManager:
                 raise ConfigValidationError(f"the staged configuration of model {model} is incomplete", problems)
             return ReleaseView(model, STAGED_RELEASE_ID, keys)
         document = self.release_document(model, ref)
+        activation = self.pointer_state(model).activation if ref == ACTIVE_RELEASE_ID else None
         values = self._values_at(model, document, self.backoff.start(), protect=False)
         keys = {}
         for key, released in document.keys.items():
@@ -222,29 +295,24 @@ class ReleaseManager:
                 text=values[key].text,
                 description=declared.description if declared else "",
             )
-        return ReleaseView(model, document.release_id, keys, document)
+        return ReleaseView(model, document.release_id, keys, document, activation)
 
     def history(self, model: str, limit: int | None = None) -> list[HistoryEntry]:
         """Activations of the model, newest first (SSM keeps the last 100 pointer versions; CloudTrail has all)."""
         versions = self._pointer_history(model)
         entries: list[HistoryEntry] = []
         for version in versions:
-            document: ReleaseDocument | None
-            try:
-                document = ReleaseDocument.model_validate_json(version.text)
-            except ValueError:
-                document = None
-            activation = document.activation if document else None
+            release_id, created_by, activation, problem = self._read_pointer_version(version.text)
             entries.append(
                 HistoryEntry(
                     pointer_version=int(version.revision),
-                    release_id=document.release_id if document else "(unreadable document)",
-                    action=activation.action if activation else "deployed",
+                    release_id=release_id,
+                    action="corrupt" if problem else activation.action if activation else "deployed",
                     modified_at=version.modified_at.isoformat() if version.modified_at else None,
                     modified_by=version.modified_by,
-                    activated_by=activation.activated_by if activation else (document.created_by if document else None),
+                    activated_by=activation.activated_by if activation else created_by,
                     previous_release_id=activation.previous_release_id if activation else None,
-                    reason=activation.reason if activation else "",
+                    reason=problem or (activation.reason if activation else ""),
                 )
             )
         # What was active before a write is the release of the revision just before it: the store orders the
@@ -303,9 +371,10 @@ class ReleaseManager:
 
         # Protect on first use: the versions that the active and the Pulumi-seeded release name must be protected
         # before a new version could push them out of the store's version window.
+        # A corrupt document protects nothing (it cannot be activated as it is); it is listed as corrupt.
         referenced: dict[str, set[int]] = {}
         initial = docs.releases[PULUMI_INITIAL_RELEASE_ID]
-        for document in (docs.pointer, self._parse_release(model, initial.text, initial.location) if initial else None):
+        for document in (docs.pointer, self._lenient_release(model, initial, PULUMI_INITIAL_RELEASE_ID)):
             if document is None:
                 continue
             for key in assignments:
@@ -326,8 +395,9 @@ class ReleaseManager:
                     referencing = self._releases_referencing(model, key)
                     failure = EvictionRiskError(
                         f"{failure.message}. Releases naming versions of {key}: {referencing or 'none found'}. "
-                        f"Retire the oldest of them (remove its label with `aws ssm unlabel-parameter-version "
-                        f"--name {self.backend.key_location(model, key)} ...`) only if it will never be activated again"
+                        f"Retire releases that will never be activated again with `ml-infra config retire {model} "
+                        "RELEASE...` (the initial release is re-baselined, see `ml-infra config retire --help`); "
+                        "that frees their versions for eviction"
                     )
                 done = ", ".join(f"{w.key} (v{w.version})" for w in written)
                 untouched = [k for k in assignments if k != key and k not in {w.key for w in written}]
@@ -388,11 +458,12 @@ class ReleaseManager:
         *,
         reason: str = "",
         action: Literal["activate", "rollback"] = "activate",
-        _fallback: ReleaseDocument | None = None,
+        replace_corrupt: bool = False,
     ) -> ActivationResult:
         """Make `release_id` the active release with one compare-and-swap of the pointer, after validating it
         against the schema and protecting its versions. Activating the release that is already active writes
-        nothing."""
+        nothing. A pointer that is refused (corrupt) is replaced only with `replace_corrupt=True` (the CLI asks
+        for confirmation): otherwise CorruptDocumentError."""
         if release_id in RESERVED_RELEASE_IDS:
             raise InvalidInputError(
                 f"{release_id!r} is not a release you can activate; give a release id (see `ml-infra config history`)"
@@ -400,12 +471,15 @@ class ReleaseManager:
         self._check_release_id(release_id, creating=False)
         budget = self.backoff.start()
         docs = self._documents(model, release_id)
+        if docs.pointer_problem and not replace_corrupt:
+            raise CorruptDocumentError(
+                f"{self._refused_message(model, docs.pointer_problem, way_out=False)}. Activating release "
+                f"{release_id} replaces it: confirm at the prompt, or pass --yes"
+            )
         stored = docs.releases[release_id]
-        if stored is None and _fallback is None:
+        if stored is None:
             raise UnknownReleaseError(self._unknown_release_message(model, release_id))
-        release = self._parse_release(model, stored.text, stored.location) if stored is not None else _fallback
-        assert release is not None
-        release = release.as_release()
+        release = self._parse_release(model, stored.text, stored.location, release_id)
         problems = self._check_release(model, docs.schema, release)
         values = self._values_at(model, release, budget, protect=True)
         for key, value in values.items():
@@ -419,18 +493,24 @@ class ReleaseManager:
         if problems:
             raise ConfigValidationError(f"release {release_id} of model {model} refused", problems)
 
-        current = docs.pointer
-        if current is not None and current.as_release() == release:
+        current = docs.pointer_document
+        if (
+            docs.pointer_problem is None
+            and current is not None
+            and current.release_id == release_id
+            and current.digest == release_digest(stored.text)
+        ):
             return ActivationResult(model, release_id, release_id, action, changed=False)
         activation = Activation(
             action=action,
             activated_at=self._now(),
             activated_by=self.identity(),
-            previous_release_id=current.release_id if current else None,
-            reason=reason,
+            previous_release_id=docs.pointer.release_id if docs.pointer else None,
+            reason=reason if not docs.pointer_problem else f"{reason} (replaced a refused pointer)".strip(),
         )
-        pointer_text = release.model_copy(update={"activation": activation}).model_dump_json()
-        swap = self._retry(budget, lambda: self.backend.swap_pointer(model, pointer_text, docs.pointer_revision))
+        pointer_text = pointer_for(release, stored.text, activation).model_dump_json()
+        expected = docs.pointer_revision if docs.pointer_exists else None
+        swap = self._retry(budget, lambda: self.backend.swap_pointer(model, pointer_text, expected))
         previous = activation.previous_release_id
         if not swap.exclusive:
             # Another write landed between our read and our write: the true previous release is the one written
@@ -450,28 +530,105 @@ class ReleaseManager:
             pointer_version=int(swap.revision),
         )
 
-    def rollback(self, model: str, to: str | None = None, *, reason: str = "") -> ActivationResult:
-        """Activate `to`, or the release that was active before the current one (from the pointer's history)."""
-        if to is not None:
-            return self.activate(model, to, reason=reason, action="rollback")
-        documents: list[ReleaseDocument] = []
+    def rollback(
+        self, model: str, to: str | None = None, *, reason: str = "", replace_corrupt: bool = False
+    ) -> ActivationResult:
+        """Activate `to`, or the release that was active before the current one (from the pointer's history;
+        with a refused pointer, the newest readable one before it)."""
+        target = to if to is not None else self.rollback_target(model)
+        return self.activate(model, target, reason=reason, action="rollback", replace_corrupt=replace_corrupt)
+
+    def rollback_target(self, model: str) -> str:
+        """The release `rollback` without --to returns to."""
+        releases: list[str | None] = []
         for version in self._pointer_history(model):
-            try:
-                documents.append(ReleaseDocument.model_validate_json(version.text))
-            except ValueError:
-                continue
-        if not documents:
-            raise ModelConfigError(f"model {model} has no activation history to roll back")
-        current = documents[-1]
-        for earlier in reversed(documents[:-1]):
-            if earlier.release_id != current.release_id:
-                return self.activate(
-                    model, earlier.release_id, reason=reason, action="rollback", _fallback=earlier.as_release()
-                )
+            release_id, _, _, problem = self._read_pointer_version(version.text)
+            releases.append(None if problem else release_id)
+        current = releases[-1]
+        for earlier in reversed(releases[:-1]):
+            if earlier is not None and earlier != current:
+                return earlier
+        if not [r for r in releases if r is not None]:
+            raise ModelConfigError(f"model {model} has no readable activation history to roll back to")
         raise ModelConfigError(
-            f"model {model} has no earlier release to roll back to: {current.release_id} is the only release "
-            "it has had active (SSM keeps the last 100 activations); name one with --to"
+            f"model {model} has no earlier release to roll back to: {current} is the only release "
+            f"it has had active ({self.backend.service} keeps the last 100 activations); name one with --to"
         )
+
+    def retire(self, model: str, release_ids: Sequence[str]) -> RetireResult:
+        """Retire releases that will never be activated again, and free the key versions no remaining release
+        references, so the store may evict them.
+
+        The active release cannot be retired. A retired release's document is deleted, except `initial`, which
+        the Pulumi program declares: it is re-baselined instead, to the latest version of every declared key
+        (validated like a new release), which is what the program computes for it from the key parameters'
+        current versions, so stored and declared agree after `pulumi refresh` (and its value is
+        `ignore_changes`, so `pulumi up` never rewrites it either way).
+        """
+        if not release_ids:
+            raise InvalidInputError("nothing to retire: name at least one release")
+        for release_id in release_ids:
+            self._check_release_id(release_id, creating=False)
+            if release_id in RESERVED_RELEASE_IDS:
+                raise InvalidInputError(f"{release_id!r} is not a release; name stored releases")
+        budget = self.backoff.start()
+        docs = self._documents(model, *release_ids)
+        if docs.pointer_problem:
+            raise CorruptDocumentError(self._refused_message(model, docs.pointer_problem))
+        active_id = docs.pointer.release_id if docs.pointer else None
+        for release_id in release_ids:
+            if docs.releases[release_id] is None:
+                raise UnknownReleaseError(self._unknown_release_message(model, release_id))
+            if release_id == active_id:
+                raise InvalidInputError(
+                    f"release {release_id} is the active release of model {model}; activate another one first"
+                )
+        referenced_before = self._referenced(model)
+        rebaselined = False
+        for release_id in release_ids:
+            if release_id == PULUMI_INITIAL_RELEASE_ID:
+                self._rebaseline_initial(model, docs.schema, budget)
+                rebaselined = True
+            else:
+                self._retry(budget, lambda release_id=release_id: self.backend.delete_release(model, release_id))
+        referenced_after = self._referenced(model)
+        if docs.pointer is not None:
+            referenced_after |= {(k, r.version) for k, r in docs.pointer.keys.items()}
+        freed = sorted(referenced_before - referenced_after)
+        self._retry(budget, lambda: self.backend.release_retention(model, freed))
+        return RetireResult(model, list(release_ids), rebaselined, freed)
+
+    def _rebaseline_initial(self, model: str, schema: ModelSchema, budget: RetryBudget) -> ReleaseDocument:
+        staged, problems = self._staged(model, schema, budget)
+        for key, state in staged.items():
+            try:
+                parse_value(state.text, schema.keys[key])
+            except ValueProblem as problem:
+                problems.append(Problem(key, f"{problem} (version {state.version})"))
+        if problems:
+            raise ConfigValidationError(
+                f"cannot re-baseline release {PULUMI_INITIAL_RELEASE_ID} of model {model} on the latest values; "
+                "set valid values first",
+                problems,
+            )
+        self._protect(model, [(key, state.version) for key, state in staged.items()], budget)
+        document = ReleaseDocument(
+            release_id=PULUMI_INITIAL_RELEASE_ID,
+            project=self.project,
+            environment=self.environment,
+            model=model,
+            keys={key: ReleasedKey(version=s.version, ssm_type=s.ssm_type) for key, s in sorted(staged.items())},  # type: ignore[arg-type]
+            created_by="pulumi",
+            note=f"Re-baselined by `ml-infra config retire` at {self._now()} by {self.identity()}: the latest "
+            "version of every key, as the Pulumi program computes it.",
+        )
+        text = document.model_dump_json()
+        self._retry(budget, lambda: self.backend.replace_release(model, PULUMI_INITIAL_RELEASE_ID, text))
+        return document
+
+    def _referenced(self, model: str) -> set[tuple[str, int]]:
+        """Every (key, version) a readable stored release names."""
+        return {(key, r.version) for d in self.list_releases(model) for key, r in d.keys.items()}
 
     def identity(self) -> str:
         """The caller's identity (SSM: the STS caller ARN), recorded in releases and activations."""
@@ -503,8 +660,9 @@ class ReleaseManager:
     def _new_release_id(self) -> str:
         return f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
-    def _documents(self, model: str, *release_ids: str) -> _Documents:
-        """The schema, the pointer and any releases of the model, in one backend read."""
+    def _documents(self, model: str, *release_ids: str, resolve: bool = True) -> _Documents:
+        """The schema, the pointer and any releases of the model, in one backend read; with `resolve`, the
+        release the pointer names too (one more read unless it was asked for) and the pointer's verdict."""
         self._check_model(model)
         found = self._retry(self.backoff.start(), lambda: self.backend.read_documents(model, release_ids))
         if found.schema is None:
@@ -516,25 +674,80 @@ class ReleaseManager:
             schema = ModelSchema.model_validate_json(found.schema.text)
         except ValueError as err:
             raise ModelConfigError(f"{found.schema.location} is not a valid schema document: {err}") from None
-        pointer = found.pointer
-        return _Documents(
+        docs = _Documents(
             schema=schema,
-            pointer=self._parse_release(model, pointer.text, pointer.location) if pointer else None,
-            pointer_revision=pointer.revision if pointer else None,
+            pointer=None,
+            pointer_revision=found.pointer.revision if found.pointer else None,
+            pointer_exists=found.pointer is not None,
             releases=dict(found.releases),
         )
+        if found.pointer is None or not resolve:
+            return docs
+        try:
+            pointer, legacy = parse_pointer(found.pointer.text)
+            named = pointer if pointer is not None else legacy
+            assert named is not None
+            docs.pointer_document = pointer
+            if not RELEASE_ID_PATTERN.match(named.release_id):
+                raise DocumentProblem(f"it names an invalid release id {named.release_id!r}")
+            if named.release_id not in docs.releases:
+                more = self._retry(self.backoff.start(), lambda: self.backend.read_documents(model, [named.release_id]))
+                docs.releases[named.release_id] = more.releases.get(named.release_id)
+            stored = docs.releases[named.release_id]
+            docs.pointer = verify_release(
+                pointer, legacy, stored.text if stored else None, (self.project, self.environment, model)
+            )
+        except DocumentProblem as problem:
+            docs.pointer_problem = str(problem)
+        return docs
 
-    def _parse_release(self, model: str, text: str, name: str) -> ReleaseDocument:
+    def _refused_message(self, model: str, problem: str, *, way_out: bool = True) -> str:
+        message = (
+            f"the active-release pointer of model {model} ({self.backend.pointer_location(model)}) is refused: "
+            f"{problem}"
+        )
+        if way_out:
+            message += (
+                f". Applications keep serving their last known good configuration, marked stale. Way out: "
+                f"`ml-infra config activate {model} RELEASE` or `ml-infra config rollback {model} --to RELEASE` "
+                f"replaces the pointer after confirmation; `ml-infra config releases {model}` lists the releases"
+            )
+        return message
+
+    def _read_pointer_version(self, text: str) -> tuple[str, str | None, Activation | None, str | None]:
+        """(release id, created by, activation, problem) of one stored pointer text, never failing."""
+        try:
+            pointer, legacy = parse_pointer(text)
+        except DocumentProblem as problem:
+            return "(corrupt)", None, None, f"corrupt pointer document: {problem}"
+        if pointer is not None:
+            # A pointer without an activation record is written only by the deployment (the Pulumi program, or
+            # `ml-infra config seed`, which writes exactly what it would).
+            return pointer.release_id, "pulumi" if pointer.activation is None else None, pointer.activation, None
+        assert legacy is not None
+        return legacy.release_id, legacy.created_by, legacy.activation, None
+
+    def _lenient_release(self, model: str, stored: StoredDocument | None, release_id: str) -> ReleaseDocument | None:
+        if stored is None:
+            return None
+        try:
+            return self._parse_release(model, stored.text, stored.location, release_id)
+        except CorruptDocumentError:
+            return None
+
+    def _parse_release(self, model: str, text: str, name: str, release_id: str | None = None) -> ReleaseDocument:
         try:
             document = ReleaseDocument.model_validate_json(text)
         except ValueError as err:
-            raise ModelConfigError(
+            raise CorruptDocumentError(
                 f"{name or 'a release of ' + model} is not a valid release document: {err}"
             ) from None
         where = (self.project, self.environment, model)
         if (document.project, document.environment, document.model) != where:
-            raise ModelConfigError(f"{name} names {document.project}/{document.environment}/{document.model}")
-        return document
+            raise CorruptDocumentError(f"{name} names {document.project}/{document.environment}/{document.model}")
+        if release_id is not None and document.release_id != release_id:
+            raise CorruptDocumentError(f"{name} holds release {document.release_id!r}, not {release_id!r}")
+        return document.as_release()
 
     def _unknown_release_message(self, model: str, release_id: str) -> str:
         try:

@@ -36,6 +36,7 @@ class SnapshotRecord:
     schema_text: str
     texts: dict[str, str]
     fetched_at: str
+    release_text: str = ""  # the release document the pointer names (checked against its digest when read)
 
     def to_json(self) -> bytes:
         return json.dumps({"format": SNAPSHOT_FORMAT, **self.__dict__}).encode("utf-8")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 from typing import Any
 
@@ -95,6 +96,18 @@ def matches_allowed_pattern(pattern: str, text: str) -> bool:
     return _compiled(pattern).fullmatch(text) is not None
 
 
+def _refuse_constant(name: str) -> Any:
+    # Python's json accepts NaN, Infinity and -Infinity, which are not JSON (RFC 8259) and not finite.
+    raise ValueError(f"{name} is not a JSON number; allowed: finite numbers")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is too large for a finite number; allowed: finite numbers")
+    return number
+
+
 def _shown(text: str, schema: KeySchema) -> str:
     return SECRET_PLACEHOLDER if schema.value_type == "secret" else repr(text)
 
@@ -121,13 +134,16 @@ def parse_value(text: str, schema: KeySchema) -> Any:
             value = float(text)
         except ValueError:
             raise ValueProblem(f"value {shown} is not a number") from None
+        # float() reads "nan", "inf" and "infinity": NaN passes every minimum/maximum comparison.
+        if not math.isfinite(value):
+            raise ValueProblem(f"value {shown} is not a finite number; allowed: a finite decimal number")
     elif kind == "boolean":
         if text not in ("true", "false"):
             raise ValueProblem(f"value {shown} is not a boolean; allowed: true, false")
         value = text == "true"
     elif kind == "json":
         try:
-            value = json.loads(text)
+            value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
         except ValueError as err:
             raise ValueProblem(f"value {shown} is not valid JSON ({err})") from None
     elif kind == "list":

@@ -5,6 +5,8 @@ botocore's own event hooks, so the faults travel the same code path as real ones
 from __future__ import annotations
 
 import json
+import threading
+import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
@@ -27,6 +29,7 @@ from ml_infra.modelconfig.layout import (
     ReleaseDocument,
     active_release_parameter_name,
     parameter_name,
+    pointer_for,
     release_parameter_name,
     schema_parameter_name,
 )
@@ -221,8 +224,8 @@ def seed_model(
     project: str = PROJECT,
     env: str = ENV,
 ) -> ReleaseDocument:
-    """Create what the Pulumi program creates for a model: every key parameter, `_schema`, and the unlabelled
-    initial release at `_release/initial` and `_release/active`."""
+    """Create what the Pulumi program creates for a model: every key parameter, `_schema`, the unlabelled
+    initial release at `_release/initial` and the pointer to it at `_release/active`."""
     versions: dict[str, ReleasedKey] = {}
     for key, declared in schema.items():
         kwargs: dict[str, Any] = {
@@ -251,7 +254,8 @@ def seed_model(
     )
     text = initial.model_dump_json()
     client.put_parameter(Name=release_parameter_name(project, env, model, "initial"), Value=text, Type="String")
-    client.put_parameter(Name=active_release_parameter_name(project, env, model), Value=text, Type="String")
+    pointer = pointer_for(initial, text).model_dump_json()
+    client.put_parameter(Name=active_release_parameter_name(project, env, model), Value=pointer, Type="String")
     return initial
 
 
@@ -271,3 +275,130 @@ def manager(client: Any | None = None, env: str = ENV, endpoint_url: str | None 
     client = client if client is not None else ssm()
     sts = boto3_session().client("sts", region_name=REGION, endpoint_url=endpoint_url)
     return ReleaseManager(PROJECT, env, client=client, sts=sts, backoff=NO_SLEEP)
+
+
+# -- a misbehaving network: a TCP proxy in front of the moto server -------------------------------------------
+
+
+class FaultyProxy:
+    """A TCP proxy on 127.0.0.1 in front of `upstream` (host, port) whose behaviour the test sets in `mode`:
+
+    - "pass": relays both ways;
+    - "hang": reads the request and never answers (a hung endpoint; the connection stays open);
+    - "trickle": relays the request, then the response one byte per `trickle_interval` seconds (a read
+      timeout per socket read never fires);
+    - "throttle": answers every request at once with HTTP 400 ThrottlingException, as SSM does when throttling;
+    - "slow": relays, after holding each request for `delay` seconds.
+
+    `only` (bytes) limits the fault to requests whose bytes contain it (others pass), e.g. one model's path.
+    """
+
+    def __init__(self, upstream: tuple[str, int]):
+        import socket
+
+        self.upstream = upstream
+        self.mode = "pass"
+        self.only: bytes | None = None
+        self.trickle_interval = 1.0
+        self.delay = 0.3
+        self._closing = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self.port = self._listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._closing.set()
+        self._thread.join(timeout=2)
+        self._listener.close()
+
+    def _accept(self) -> None:
+
+        while not self._closing.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _read_request(self, conn: Any) -> bytes:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        while len(body) < length:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        return head + b"\r\n\r\n" + body
+
+    def _serve(self, conn: Any) -> None:
+        import socket
+
+        conn.settimeout(30)
+        try:
+            while not self._closing.is_set():
+                request = self._read_request(conn)
+                if not request:
+                    return
+                mode = self.mode if self.only is None or self.only in request else "pass"
+                if mode == "hang":
+                    self._closing.wait(60)
+                    return
+                if mode == "throttle":
+                    body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
+                    conn.sendall(
+                        b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\n"
+                        b"x-amzn-ErrorType: ThrottlingException\r\nContent-Length: "
+                        + str(len(body)).encode()
+                        + b"\r\n\r\n"
+                        + body
+                    )
+                    continue
+                if mode == "slow":
+                    time.sleep(self.delay)
+                with socket.create_connection(self.upstream, timeout=30) as upstream:
+                    # One request per upstream connection: ask the server to close, then relay what it sends.
+                    head, _, body = request.partition(b"\r\n\r\n")
+                    lines = [line for line in head.split(b"\r\n") if not line.lower().startswith(b"connection:")]
+                    upstream.sendall(b"\r\n".join([*lines, b"Connection: close"]) + b"\r\n\r\n" + body)
+                    response = b""
+                    while True:
+                        chunk = upstream.recv(65536)
+                        if not chunk:
+                            break
+                        response += chunk
+                if mode == "trickle":
+                    for index in range(len(response)):
+                        if self._closing.wait(self.trickle_interval):
+                            return
+                        conn.sendall(response[index : index + 1])
+                    return
+                conn.sendall(response)
+                return  # the server closed: the client opens a new connection for the next request
+        except OSError:
+            return
+        finally:
+            conn.close()
+
+
+@pytest.fixture
+def proxy(moto_server: MotoServer) -> Iterator[FaultyProxy]:
+    host, port = moto_server.server.get_host_and_port()
+    faulty = FaultyProxy((host, port))
+    try:
+        yield faulty
+    finally:
+        faulty.close()

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ml_infra.cli import app
-from ml_infra.modelconfig.layout import ReleaseDocument, active_release_parameter_name
+from ml_infra.modelconfig.layout import PointerDocument, active_release_parameter_name
 
 from .conftest import ENV, PROJECT, RANKER_SCHEMA, RANKER_VALUES, REGION, Faults, MotoServer, manager, seed_model
 
@@ -34,9 +34,9 @@ def run(*args: str, input: str | None = None) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def active(server: MotoServer) -> ReleaseDocument:
+def active(server: MotoServer) -> PointerDocument:
     text = server.client().get_parameter(Name=active_release_parameter_name(PROJECT, ENV, "ranker"))
-    return ReleaseDocument.model_validate_json(text["Parameter"]["Value"])
+    return PointerDocument.model_validate_json(text["Parameter"]["Value"])
 
 
 def test_show_prints_a_table_of_the_active_values_with_secrets_hidden(server: MotoServer):

@@ -15,7 +15,7 @@ from ml_infra.modelconfig import (
     ModelConfigLoader,
     PermissionDeniedError,
 )
-from ml_infra.modelconfig.layout import ReleaseDocument
+from ml_infra.modelconfig.layout import ReleaseDocument, pointer_for
 
 from .conftest import ENV, PROJECT, RANKER_SCHEMA, RANKER_VALUES, ApiCalls, Faults, MotoServer, manager, seed_model, ssm
 
@@ -40,7 +40,7 @@ def test_throttling_is_retried_with_growing_backoff_and_the_load_is_fresh(ranker
     config = loader(client, sleeps).load("ranker")
     assert not config.stale and config["max_results"] == 20
     assert sleeps.asked == [0.1, 0.2]
-    assert calls.counts["GetParameters"] == 4  # 2 throttled + the documents + the 7 keys
+    assert calls.counts["GetParameters"] == 5  # 2 throttled + pointer and schema + the release + the 7 keys
 
 
 def test_persistent_throttling_serves_the_last_known_good_configuration_marked_stale(ranker: ReleaseDocument):
@@ -147,8 +147,13 @@ def test_a_release_naming_a_vanished_version_keeps_the_previous_configuration(ra
             "keys": {**ranker.keys, "max_results": ranker.keys["max_results"].model_copy(update={"version": 7})},
         }
     )
+    text = broken.model_dump_json()
+    client.put_parameter(Name=f"/{PROJECT}/{ENV}/ranker/_release/broken", Value=text, Type="String")
     client.put_parameter(
-        Name=f"/{PROJECT}/{ENV}/ranker/_release/active", Value=broken.model_dump_json(), Type="String", Overwrite=True
+        Name=f"/{PROJECT}/{ENV}/ranker/_release/active",
+        Value=pointer_for(broken, text).model_dump_json(),
+        Type="String",
+        Overwrite=True,
     )
     config = the_loader.load("ranker")
     assert config.stale and config.release_id == "initial" and config["max_results"] == 20
