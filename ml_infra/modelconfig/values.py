@@ -136,7 +136,7 @@ def parse_value(text: str, schema: KeySchema) -> Any:
             raise ValueProblem(f"value {shown} is not a number") from None
         # float() reads "nan", "inf" and "infinity": NaN passes every minimum/maximum comparison.
         if not math.isfinite(value):
-            raise ValueProblem(f"value {shown} is not a finite number; allowed: a finite decimal number")
+            raise ValueProblem(f"value {shown} is not a finite number; allowed: finite numbers only")
     elif kind == "boolean":
         if text not in ("true", "false"):
             raise ValueProblem(f"value {shown} is not a boolean; allowed: true, false")
