@@ -132,7 +132,16 @@ def program_path(project_dir: Path, project_doc: Mapping[str, Any] | None = None
     return folder if folder.suffix == ".py" else folder / "__main__.py"
 
 
+# The Pulumi CLI's rule for a stack's name: "may only contain alphanumeric, hyphens, underscores, or periods".
+STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+
+
 def read_stack_files(project_dir: Path, stack: str) -> StackFiles:
+    if not STACK_NAME.match(stack) or stack in (".", ".."):
+        raise ProjectFileError(
+            f"--stack {stack!r}: is not a stack name; allowed: 1-100 letters, digits, '-', '_' and '.' "
+            "(the stack's own name, as in Pulumi.<stack>.yaml)"
+        )
     project_file = project_dir / "Pulumi.yaml"
     project_doc = _read_yaml(project_file)
     if not isinstance(project_doc, dict) or not isinstance(project_doc.get("name"), str):

@@ -299,3 +299,28 @@ def test_the_limits_come_from_botocore():
     assert "eu-west-1" in cloud_limits.aws_regions() and "eu-wset-1" not in cloud_limits.aws_regions()
     assert cloud_limits.aws_regions()["cn-north-1"] == "aws-cn"
     assert "ml.m7i.xlarge" in cloud_limits.sagemaker_instance_types()
+
+
+def test_a_property_given_twice_in_a_contract_file_is_refused(project: Path):
+    contract = project / "contracts" / "training-record.schema.json"
+    text = contract.read_text()
+    contract.write_text(text.replace('"properties": {', '"properties": {"label": {"type": "string"}, ', 1))
+    assert text != contract.read_text()
+    err = refused(project)
+    assert f"error: {contract}: 'label': is given twice in one object; each key may appear once." in err
+    code, _, err = run_cli("contracts", "check", "--contracts-dir", str(project / "contracts"))
+    assert code == 2 and f"{contract}: 'label': is given twice" in err
+
+
+def test_a_non_utf8_byte_in_a_contract_file_is_named_by_its_offset(project: Path):
+    contract = project / "contracts" / "training-record.schema.json"
+    data = contract.read_bytes()
+    contract.write_bytes(data[:10] + b"\xc3\x28" + data[10:])
+    err = refused(project)
+    assert f"error: {contract}: byte 10 (line " in err and "0xc3 is not valid UTF-8" in err
+
+
+@pytest.mark.parametrize("stack", ["../prod", "dev/x", "", "a b"])
+def test_a_stack_name_pulumi_would_refuse_is_refused(project: Path, stack: str):
+    err = refused(project, stack=stack)
+    assert f"error: --stack {stack!r}: is not a stack name; allowed: 1-100 letters, digits, '-', '_' and '.'" in err

@@ -30,7 +30,7 @@ def run(*args: str) -> tuple[int, str, str]:
 def test_preview_echoes_an_unknown_stack_name_literally(project_dir: Path, text: str):
     code, _, err = run("preview", "--stack", f"{text}dev", "--project-dir", str(project_dir))
     assert code == 2
-    assert f"Pulumi.{text}dev.yaml: not found; stacks here: dev, prod." in err
+    assert f"error: --stack '{text}dev': is not a stack name; allowed: 1-100 letters, digits" in err
 
 
 @pytest.mark.parametrize("text", ["[bold]", "[red]x[", "^[a-z]+$"])
@@ -90,3 +90,13 @@ def test_contracts_commands_echo_names_paths_and_modes_literally(
 
     code, out, _ = run("contracts", "compat", str(old), str(new), "--json")
     assert json.loads(out)["contracts"][0]["contract"] == name
+
+
+@pytest.mark.parametrize("text", MARKUP)
+def test_contracts_validate_prints_record_data_literally(project_dir: Path, tmp_path: Path, text: str):
+    records = tmp_path / "in.jsonl"
+    records.write_text(json.dumps(text) + "\n")
+    code, out, err = run("contracts", "validate", "training-record", str(records), "--contracts-dir",
+                         str(project_dir / "contracts"))
+    assert code == 1, err
+    assert f"{json.dumps(text)} is not of type \"object\"" in out

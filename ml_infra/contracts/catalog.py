@@ -257,6 +257,15 @@ def _avro_default_problems(path: Path, document: Any, parsed: Any) -> list[str]:
     return problems
 
 
+def _unique_keys(pairs: list[tuple[str, Any]], duplicates: list[str]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            duplicates.append(repr(key))
+        seen[key] = value
+    return seen
+
+
 def load_contract_file(path: Path, *, glue: bool = True) -> tuple[DataFormat, str, Any]:
     """Read and check one schema file. Returns (format, the file's text, the parsed JSON document).
 
@@ -267,19 +276,33 @@ def load_contract_file(path: Path, *, glue: bool = True) -> tuple[DataFormat, st
     if contract_name(path) is None:
         raise ContractError([f"{path}: not a contract file; contracts end in {JSON_SCHEMA_SUFFIX} or {AVRO_SUFFIX}."])
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as err:
         raise ContractError([f"{path}: cannot be read: {err.strerror}."]) from err
-    except UnicodeDecodeError as err:
-        raise ContractError([f"{path}: is not UTF-8 text."]) from err
     try:
-        document = json.loads(text)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise ContractError(
+            [f"{path}: byte {err.start} (line {line}): 0x{data[err.start]:02x} is not valid UTF-8; the file must be "
+             "UTF-8 text."]
+        ) from None
+    duplicates: list[str] = []
+    try:
+        document = json.loads(text, object_pairs_hook=lambda pairs: _unique_keys(pairs, duplicates))
     except json.JSONDecodeError as err:
         raise ContractError([f"{path}: not valid JSON at line {err.lineno}, column {err.colno}: {err.msg}."]) from err
     except RecursionError as err:
         where = _too_deep_pointer(text, MAX_SCHEMA_DEPTH)
         raise ContractError([f"{path}: {where}: the schema nests deeper than {MAX_SCHEMA_DEPTH} levels; at most "
                              f"{MAX_SCHEMA_DEPTH} are allowed."]) from err
+
+    if duplicates:
+        # json.loads keeps the last of two equal keys: a second property of the same name would silently
+        # replace the first.
+        raise ContractError(
+            [f"{path}: {key}: is given twice in one object; each key may appear once." for key in duplicates]
+        )
 
     problems: list[str]
     data_format: DataFormat
