@@ -95,25 +95,54 @@ def _scalar_key(node: Node) -> str:
     return f"<{type(node).__name__} key on line {node.start_mark.line + 1}>"
 
 
-def _duplicate_keys(path: Path, node: Node | None, parts: list[str], problems: list[str]) -> None:
-    if isinstance(node, MappingNode):
-        seen: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            key = _scalar_key(key_node)
-            line = key_node.start_mark.line + 1
-            if key == "<<" and isinstance(key_node, ScalarNode) and key_node.tag.endswith(":merge"):
-                continue
-            if key in seen:
-                problems.append(
-                    f"{path}: {key_path([*parts, key])}: is given twice, on line {seen[key]} and line {line}; "
-                    "each key may appear once in a mapping (the second would silently replace the first)"
-                )
-            else:
-                seen[key] = line
-            _duplicate_keys(path, value_node, [*parts, key], problems)
-    elif isinstance(node, SequenceNode):
-        for index, item in enumerate(node.value):
-            _duplicate_keys(path, item, [*parts[:-1], f"{parts[-1]}[{index}]"] if parts else [f"[{index}]"], problems)
+# YAML aliases share nodes: `&a [*b, *b, ...]` a few levels deep describes billions of values once expanded
+# (into JSON config text, or by anything that walks the value), and `&a [*a]` a value that contains itself.
+# yaml.v3 refuses "excessive aliasing" too; the limit here is far above any real stack file.
+MAX_EXPANDED_VALUES = 100_000
+
+
+def _check_structure(path: Path, root: Node | None, problems: list[str]) -> None:
+    """Duplicate keys (each mapping checked once, however often aliased), self-reference and alias blow-up."""
+    checked: set[int] = set()
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def walk(node: Node | None, parts: list[str]) -> int:
+        """Visit `node`; returns how many values it expands to."""
+        if node is None:
+            return 0
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if id(node) in active:
+            raise StrictYamlError([f"{path}: {key_path(parts)}: refers to itself through an alias; a value cannot "
+                                   "contain itself"])
+        active.add(id(node))
+        size = 1
+        if isinstance(node, MappingNode):
+            seen: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                key = _scalar_key(key_node)
+                line = key_node.start_mark.line + 1
+                merge = key == "<<" and isinstance(key_node, ScalarNode) and key_node.tag.endswith(":merge")
+                if key in seen and not merge and id(node) not in checked:
+                    problems.append(
+                        f"{path}: {key_path([*parts, key])}: is given twice, on line {seen[key]} and line {line}; "
+                        "each key may appear once in a mapping (the second would silently replace the first)"
+                    )
+                seen.setdefault(key, line)
+                size += walk(value_node, [*parts, key])
+        elif isinstance(node, SequenceNode):
+            for index, item in enumerate(node.value):
+                size += walk(item, [*parts[:-1], f"{parts[-1]}[{index}]"] if parts else [f"[{index}]"])
+        checked.add(id(node))
+        active.discard(id(node))
+        sizes[id(node)] = size
+        if size > MAX_EXPANDED_VALUES:
+            raise StrictYamlError([f"{path}: {key_path(parts)}: expands through aliases to more than "
+                                   f"{MAX_EXPANDED_VALUES} values; allowed: at most {MAX_EXPANDED_VALUES}"])
+        return size
+
+    walk(root, [])
 
 
 def _decode(path: Path, data: bytes) -> str:
@@ -139,7 +168,7 @@ def parse_strict_yaml(path: Path, data: bytes) -> Any:
         try:
             node = loader.get_single_node()
             problems: list[str] = []
-            _duplicate_keys(path, node, [], problems)
+            _check_structure(path, node, problems)
             if problems:
                 raise StrictYamlError(problems)
             return loader.construct_document(node) if node is not None else None
@@ -151,6 +180,8 @@ def parse_strict_yaml(path: Path, data: bytes) -> Any:
         raise StrictYamlError([f"{path}: {where}: is not valid YAML ({err.problem or err.context})"]) from None
     except yaml.YAMLError as err:
         raise StrictYamlError([f"{path}: is not valid YAML ({err})"]) from None
+    except RecursionError:
+        raise StrictYamlError([f"{path}: nests too deeply to be read; allowed: a few hundred levels"]) from None
 
 
 def load_strict_yaml(path: Path) -> Any:

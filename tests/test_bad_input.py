@@ -324,3 +324,19 @@ def test_a_non_utf8_byte_in_a_contract_file_is_named_by_its_offset(project: Path
 def test_a_stack_name_pulumi_would_refuse_is_refused(project: Path, stack: str):
     err = refused(project, stack=stack)
     assert f"error: --stack {stack!r}: is not a stack name; allowed: 1-100 letters, digits, '-', '_' and '.'" in err
+
+
+def test_an_alias_bomb_in_a_stack_file_is_refused_before_it_expands(project: Path):
+    stack_file = project / "Pulumi.dev.yaml"
+    lines = ["  ml-infra:x0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"  ml-infra:x{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    stack_file.write_text(stack_file.read_text() + "\n".join(lines) + "\n")
+    err = refused(project)
+    assert f"error: {stack_file}: config.ml-infra:x4: expands through aliases to more than 100000 values" in err
+
+
+def test_a_stack_file_nested_too_deeply_is_refused(project: Path):
+    stack_file = project / "Pulumi.dev.yaml"
+    stack_file.write_text(stack_file.read_text() + "  ml-infra:deep: " + "[" * 3000 + "]" * 3000 + "\n")
+    err = refused(project)
+    assert f"error: {stack_file}: nests too deeply to be read" in err
