@@ -7,8 +7,8 @@ On the official JSON-Schema-Test-Suite (draft7) it passes every core case and ev
 which is why it is only the speed baseline in bench/.
 
 Numbers: JSON Schema compares numbers as exact decimal values. `orjson` reads integers beyond 64 bits and every
-fraction as a binary float (`2**64 + 1` becomes `2**64`, `1.00000000000000000001` becomes `1.0`), so a line
-holding such a number is read again with `decimal.Decimal` for fractions and Python integers for integers, and
+fraction as a binary float (`2**64 + 1` becomes `2**64`, `1.00000000000000000001` becomes `1.0`), so records
+are read by `loads_exact` (fractions as `decimal.Decimal`, integers as Python integers of any size), and
 jsonschema-rs compares those exactly (`maximum`, `multipleOf`, `enum`, `const`). Schema numbers are read by
 the catalog as Python floats and integers: integers are exact at any size, fractions are the nearest double
 (exact for any bound written with at most 15 significant digits).
@@ -16,19 +16,12 @@ the catalog as Python floats and integers: integers are exact at any size, fract
 
 from __future__ import annotations
 
-import json
+import functools
 import re
 from decimal import Decimal
 from typing import Any
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-
-# A line needs the exact reader when it may hold a fraction or exponent (a digit followed by `.`, `e` or `E`)
-# or an integer of 19 digits or more (orjson reads integers of at most 64 bits exactly). Matches inside strings
-# only cost the slower exact read, never a wrong verdict.
-INEXACT_NUMBER = re.compile(rb"[0-9][.eE]|[0-9]{19}")
-MAX_INT_DIGITS = 4000  # Python refuses to convert longer digit strings to int; longer ones become Decimal
-
 
 class SchemaCompileError(ValueError):
     """The engine cannot compile a schema: `pointer` is where in the schema, `message` what is wrong."""
@@ -95,24 +88,21 @@ def compile_reference(schema: Any, draft: str) -> Any:
         raise SchemaCompileError("", str(err)) from None
 
 
-def _int(text: str) -> int | Decimal:
-    return int(text) if len(text) <= MAX_INT_DIGITS else Decimal(text)
+@functools.cache
+def _exact_decoder() -> Any:
+    import msgspec
 
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
+    return msgspec.json.Decoder(float_hook=Decimal)
 
 
 def loads_exact(line: bytes) -> Any:
-    """One JSON document from bytes, strictly (UTF-8, no NaN/Infinity, no lone surrogates: orjson decides),
-    with every number exact: fractions as Decimal, integers as int of any size. Raises ValueError (orjson's
-    JSONDecodeError is one) when the bytes are not JSON."""
-    import orjson
+    """One JSON document from bytes, strictly (UTF-8, no NaN/Infinity, no lone surrogates, no trailing data),
+    with every number exact: fractions as Decimal from their text, integers as int of any size. One pass in
+    msgspec's C decoder (`float_hook=Decimal` hands it each fraction's text). Raises ValueError when the bytes
+    are not JSON."""
+    import msgspec
 
-    record = orjson.loads(line)
-    if INEXACT_NUMBER.search(line) is None:
-        return record
     try:
-        return json.loads(line.decode("utf-8"), parse_float=Decimal, parse_int=_int, parse_constant=_no_constant)
-    except RecursionError as err:
-        raise ValueError("nests too deeply to read its numbers exactly") from err
+        return _exact_decoder().decode(line)
+    except msgspec.DecodeError as err:
+        raise ValueError(str(err)) from None
