@@ -53,7 +53,8 @@ def _render_reports(reports: list[Any], title: str) -> None:
     table = Table(title=title, title_justify="left")
     for col in ("contract", "format", "mode", "verdict", "note"):
         table.add_column(col)
-    styles = {"breaking": "bold red", "compatible": "green", "new": "cyan", "unchanged": "dim", "skipped": "yellow"}
+    styles = {"breaking": "bold red", "compatible": "green", "new": "cyan", "unchanged": "dim", "skipped": "yellow",
+              "deleted": "yellow"}
     for r in reports:
         table.add_row(r.contract, r.data_format, r.mode, styled(r.status, styles[r.status]), r.note)
     console.print(table)
@@ -89,11 +90,23 @@ def check(
         str | None, typer.Option("--against-registry", help="Compare with the versions in this Glue registry.")
     ] = None,
     contracts_dir: ContractsDir = Path("contracts"),
+    allow_delete: Annotated[
+        list[str] | None,
+        typer.Option("--allow-delete", help="Accept that this contract was deleted or renamed (repeatable)."),
+    ] = None,
+    allow_mode_change: Annotated[
+        list[str] | None,
+        typer.Option("--allow-mode-change", help="Accept that this contract's mode was relaxed (repeatable)."),
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Compare every contract with its earlier versions under its own Glue compatibility mode."""
-    from ml_infra.contracts.catalog import ContractError, load_catalog
-    from ml_infra.contracts.compat import IncomparableSchemas
+    """Compare every contract with its earlier versions under its own Glue compatibility mode.
+
+    Against git, contracts deleted (or renamed: a deletion plus a new contract) since the earlier version are
+    breaking unless allowed with --allow-delete; a contract whose mode changed is judged under the old and the
+    new mode, and a relaxed mode is breaking unless allowed with --allow-mode-change."""
+    from ml_infra.contracts.catalog import ContractError, contract_name, load_catalog
+    from ml_infra.contracts.compat import IncomparableSchemas, check_mode_change, deleted_report
     from ml_infra.contracts.compat import check as check_versions
 
     if against is not None and against_registry is not None:
@@ -122,9 +135,24 @@ def check(
                     ref, label = history.default_ref(repo)
                 else:
                     ref, label = history.resolve_ref(repo, against), against
+                before = history.contracts_at(repo, ref, contracts_dir)
                 for c in contracts:
-                    versions = history.versions(repo, ref, label, c.path, c.compatibility.endswith("_ALL"))
-                    reports.append(check_versions(c.name, c.data_format, c.compatibility, c.definition, versions))
+                    old_mode = before.get(c.path.name)
+                    every = c.compatibility.endswith("_ALL") or (old_mode or "").endswith("_ALL")
+                    versions = history.versions(repo, ref, label, c.path, every)
+                    if old_mode is not None and old_mode != c.compatibility and versions:
+                        reports.append(check_mode_change(c.name, c.data_format, old_mode, c.compatibility,
+                                                         c.definition, versions,
+                                                         allow_relax=c.name in (allow_mode_change or [])))
+                    else:
+                        reports.append(check_versions(c.name, c.data_format, c.compatibility, c.definition,
+                                                      versions))
+                current = {c.path.name for c in contracts}
+                for file_name, old_mode in sorted(before.items()):
+                    if file_name not in current:
+                        name = contract_name(Path(file_name)) or file_name
+                        reports.append(deleted_report(name, f"{label}:{file_name}", old_mode,
+                                                      name in (allow_delete or [])))
             except history.GitHistoryError as err:
                 raise _fail([str(err)], as_json) from None
             source = f"git {label}"

@@ -124,3 +124,69 @@ def check(
     checked = ", ".join(dict.fromkeys(f.against for f in report.findings)) or latest.label
     report.note = f"checked {'/'.join(MODE_DIRECTIONS[mode])} against {checked}"
     return report
+
+
+def mode_relaxed(old: str, new: str) -> bool:
+    """Whether `new` checks less than `old`: a direction dropped, every-version (_ALL) checks dropped, or
+    versioning re-enabled after DISABLED."""
+    if old == new:
+        return False
+    if old == "DISABLED":
+        return True
+    if new == "DISABLED":
+        return False
+    dropped_direction = not set(MODE_DIRECTIONS[old]) <= set(MODE_DIRECTIONS[new])
+    dropped_all = old.endswith("_ALL") and not new.endswith("_ALL")
+    return dropped_direction or dropped_all
+
+
+def check_mode_change(
+    contract: str, data_format: str, old_mode: str, new_mode: str, new_text: str,
+    history: list[Version], allow_relax: bool = False,
+) -> ContractReport:
+    """A contract whose mode changes in the same change: the schema change is judged under both the old and
+    the new mode (a change that only the new, looser mode lets through is still breaking for the consumers
+    the old mode protected), and relaxing the mode is itself a breaking finding unless `allow_relax`."""
+    under_new = check(contract, data_format, new_mode, new_text, history)
+    under_old = check(contract, data_format, old_mode, new_text, history)
+    report = ContractReport(contract=contract, data_format=data_format, mode=f"{old_mode} -> {new_mode}")
+    report.findings = [*under_new.findings,
+                       *(Finding(f.direction, f"{f.against} (under the old mode {old_mode})", f.changes)
+                         for f in under_old.findings)]
+    relaxed = mode_relaxed(old_mode, new_mode)
+    if relaxed:
+        label = history[-1].label if history else "the base manifest"
+        report.findings.append(Finding("backward", label, (
+            Change("MODE_RELAXED", "contracts.yaml", allow_relax,
+                   f"compatibility mode relaxed from {old_mode} to {new_mode}: later versions will be checked "
+                   "less than consumers were promised" + (" (allowed explicitly)" if allow_relax else
+                                                          "; pass --allow-mode-change to accept it"),
+                   old=old_mode, new=new_mode),
+        )))
+    if under_new.status == "breaking" or under_old.status == "breaking" or (relaxed and not allow_relax):
+        report.status = "breaking"
+    elif under_new.status in ("new", "unchanged") and not relaxed:
+        report.status = under_new.status
+    else:
+        report.status = "compatible"
+    report.note = (f"mode changed from {old_mode} to {new_mode}{' (relaxed)' if relaxed else ''}; schema judged "
+                   f"under both: {under_old.status} under {old_mode}, {under_new.status} under {new_mode}")
+    return report
+
+
+def deleted_report(contract: str, label: str, old_mode: str | None, allowed: bool) -> ContractReport:
+    """A contract that existed in the earlier version and is gone now (a rename is a deletion plus a new
+    contract): breaking unless the deletion is allowed explicitly."""
+    report = ContractReport(contract=contract, data_format="", mode=old_mode or "?")
+    if allowed:
+        report.status = "deleted"
+        report.note = f"deleted since {label}; allowed explicitly (--allow-delete)"
+        return report
+    report.status = "breaking"
+    report.note = f"deleted since {label} (a rename is a deletion plus a new contract)"
+    report.findings.append(Finding("forward", label, (
+        Change("CONTRACT_DELETED", label, False,
+               f"contract {contract!r} was deleted: producers and consumers that use it lose their contract; "
+               f"pass --allow-delete {contract} if that is intended"),
+    )))
+    return report

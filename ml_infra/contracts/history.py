@@ -92,3 +92,29 @@ def versions(repo: Path, ref: str, ref_label: str, path: Path, all_versions: boo
             continue
         out.append(Version(f"{commit[:12]}:{relpath}", text))
     return out
+
+
+def contracts_at(repo: Path, commit: str, contracts_dir: Path) -> dict[str, str | None]:
+    """The contract files in `contracts_dir` at `commit`, each with its compatibility mode from the manifest
+    there (None when the manifest has no usable entry for it): {file name: mode}. Empty when the folder
+    did not exist at that commit."""
+    import yaml
+
+    from ml_infra.contracts.catalog import MANIFEST_NAME, contract_name
+
+    rel = contracts_dir.resolve().relative_to(repo.resolve()).as_posix()
+    listing = _git(repo, "ls-tree", "--name-only", f"{commit}:{rel}")
+    if listing.returncode != 0:
+        return {}
+    names = [n for n in listing.stdout.splitlines() if contract_name(Path(n)) is not None]
+    manifest_text = file_at(repo, commit, f"{rel}/{MANIFEST_NAME}")
+    try:
+        manifest = yaml.safe_load(manifest_text) if manifest_text else None
+    except yaml.YAMLError:
+        manifest = None
+    modes: dict[str, str | None] = {}
+    for name in names:
+        entry = manifest.get(name) if isinstance(manifest, dict) else None
+        mode = entry.get("compatibility") if isinstance(entry, dict) else None
+        modes[name] = mode if isinstance(mode, str) else None
+    return modes

@@ -89,7 +89,7 @@ class ContractReport:
     contract: str
     data_format: str
     mode: str
-    status: Literal["compatible", "breaking", "new", "unchanged", "skipped"] = "compatible"
+    status: Literal["compatible", "breaking", "new", "unchanged", "skipped", "deleted"] = "compatible"
     note: str = ""
     findings: list[Finding] = field(default_factory=list)
 
