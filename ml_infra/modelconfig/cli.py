@@ -561,3 +561,47 @@ def retire(
         return payload, render
 
     _run(as_json, body)
+
+
+@app.command()
+def seed(
+    stack: Annotated[str, typer.Option("--stack", help="The Pulumi stack whose models to seed, e.g. dev.")],
+    project_dir: Annotated[
+        str, typer.Option("--project-dir", help="The Pulumi project directory (where Pulumi.yaml is).")
+    ] = ".",
+    secret: Annotated[
+        list[str] | None,
+        typer.Option("--secret", help="A SecureString key whose value to read from a hidden prompt or stdin."),
+    ] = None,
+    real_account: Annotated[
+        str | None,
+        typer.Option("--real-account", help="Seed this real AWS account on purpose (its 12-digit id must match)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Local development: write the stack's declared parameters, `_schema` and initial release into SSM exactly
+    as `pulumi up` would, for a moto server or LocalStack (AWS_ENDPOINT_URL). Refuses a real AWS account unless
+    --real-account names it. SecureStrings get a placeholder unless given with --secret. A model that already
+    has parameters is skipped."""
+    from pathlib import Path
+
+    def body() -> tuple[dict[str, Any], Callable[[Any], None]]:
+        from ml_infra.modelconfig.seed import check_target, seed_stack
+
+        check_target(real_account)  # refuse before asking for any secret
+        secrets = {key: _read_secret(key) for key in secret or []}
+        result = seed_stack(Path(project_dir), stack, real_account=real_account, secrets=secrets)
+        payload = asdict(result)
+
+        def render(console: Any) -> None:
+            where = result.endpoint or "the real AWS account named by --real-account"
+            for model, names in result.written.items():
+                console.print(f"seeded model {model} in {where}: {len(names)} parameters")
+            for model, why in result.skipped.items():
+                console.print(f"skipped model {model}: {why}")
+            for name in result.placeholders:
+                console.print(f"{name}: a placeholder value (pass --secret KEY to set the real one)")
+
+        return payload, render
+
+    _run(as_json, body)
