@@ -42,6 +42,15 @@ describe('Query.listModels', () => {
     assert.deepEqual(list({ limit: 5, nextToken: 'abc' }), { operation: 'Scan', limit: 5, nextToken: 'abc' });
   });
 
+  it('refuses a name filter that is not a model name', () => {
+    for (const name of ['Fraud Model!', '', 'fraud_detector']) {
+      assert.throws(
+        () => list({ filter: { name } }),
+        (error) => error instanceof AppSyncError && error.type === 'BadRequest' && error.message.includes('allowed'),
+      );
+    }
+  });
+
   it('refuses a page size outside 1-100', () => {
     for (const limit of [0, 101]) {
       assert.throws(() => list({ limit }), (error) => error instanceof AppSyncError && error.type === 'BadRequest');

@@ -15,12 +15,21 @@ import { util } from '@aws-appsync/utils';
 
 const DEFAULT_LIMIT = 20;
 const MAX_LIMIT = 100;
+// The model-name format the schema documents (Mutation.registerModel refuses any other name).
+const NAME = '[a-z][a-z0-9-]{0,62}';
 
 export function request(ctx) {
   const filter = ctx.args.filter ?? {};
   const limit = ctx.args.limit ?? DEFAULT_LIMIT;
   if (limit < 1 || limit > MAX_LIMIT) {
     util.error(`limit must be between 1 and ${MAX_LIMIT}, got ${limit}`, 'BadRequest');
+  }
+  if (filter.name != null && !util.matches(NAME, filter.name)) {
+    util.error(
+      `filter.name ${JSON.stringify(filter.name)} is not a model name; allowed: 1-63 lower-case letters, digits ` +
+        "and '-', starting with a letter",
+      'BadRequest',
+    );
   }
   const page = ctx.args.nextToken ? { limit, nextToken: ctx.args.nextToken } : { limit };
 
