@@ -114,4 +114,5 @@ if providers.gcp is not None and config.gcp is not None:
         opts=with_provider(providers.gcp),
     )
     pulumi.export("vertexMetadataStore", vertex.metadata_store.id)
-    pulumi.export("vertexFeatureOnlineStore", vertex.feature_online_store.id)
+    if vertex.feature_online_store is not None:
+        pulumi.export("vertexFeatureOnlineStore", vertex.feature_online_store.id)

@@ -12,7 +12,8 @@ component grants it to the identity running `pulumi up`, on this store only.
 
 GCP (`VertexStores`): a Cloud KMS key ring and rotating key created by the stack, granted to the Vertex AI
 service agent, encrypting a Vertex AI metadata store (lineage of models, datasets and runs) and a Vertex AI
-feature online store (the current Feature Store; the legacy `AiFeatureStore` is not used).
+feature online store (the current Feature Store; the legacy `AiFeatureStore` is not used), which a stack can
+leave out (`gcp.featureOnlineStore.enabled`).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class AzureConfigStore(pulumi.ComponentResource):
         super().__init__("ml-infra:config_store:AzureConfigStore", name, None, opts)
         stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
         tags = dict(args.tags)
+        free = args.sku == "free"
 
         self.resource_group = azure_native.resources.ResourceGroup(
             f"{name}-rg",
@@ -83,8 +85,10 @@ class AzureConfigStore(pulumi.ComponentResource):
             public_network_access=azure_native.appconfiguration.PublicNetworkAccess.ENABLED
             if args.public_network_access
             else azure_native.appconfiguration.PublicNetworkAccess.DISABLED,
-            enable_purge_protection=True,
-            soft_delete_retention_in_days=args.soft_delete_retention_days,
+            # The free SKU has neither soft delete nor purge protection (the config model allows it outside prod
+            # only); Azure refuses the settings there.
+            enable_purge_protection=None if free else True,
+            soft_delete_retention_in_days=None if free else args.soft_delete_retention_days,
             identity={"type": azure_native.appconfiguration.IdentityType.SYSTEM_ASSIGNED},
             # Lets Azure Resource Manager (and so Pulumi) write key-values with the caller's identity while
             # local auth is off, including through ARM's private link when public access is off.
@@ -157,7 +161,7 @@ class VertexStores(pulumi.ComponentResource):
     vertex_agent: gcp.projects.ServiceIdentity
     vertex_key_access: gcp.kms.CryptoKeyIAMMember
     metadata_store: gcp.vertex.AiMetadataStore
-    feature_online_store: gcp.vertex.AiFeatureOnlineStore
+    feature_online_store: gcp.vertex.AiFeatureOnlineStore | None
 
     def __init__(self, name: str, args: VertexStoresArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ml-infra:config_store:VertexStores", name, None, opts)
@@ -217,28 +221,31 @@ class VertexStores(pulumi.ComponentResource):
             opts=encrypted,
         )
         sizing = args.feature_online_store
-        self.feature_online_store = gcp.vertex.AiFeatureOnlineStore(
-            f"{name}-features",
-            name=resource_name,
-            project=args.gcp_project,
-            region=args.region,
-            bigtable={
-                "auto_scaling": {
-                    "min_node_count": sizing.min_node_count,
-                    "max_node_count": sizing.max_node_count,
-                    "cpu_utilization_target": sizing.cpu_utilization_target,
-                }
-            },
-            encryption_spec={"kms_key_name": self.key.id},
-            deletion_policy=deletion_policy,
-            force_destroy=False,
-            opts=encrypted,
-        )
+        # Optional per stack: its Bigtable nodes bill every hour whether or not features are served.
+        self.feature_online_store = None
+        if sizing.enabled:
+            self.feature_online_store = gcp.vertex.AiFeatureOnlineStore(
+                f"{name}-features",
+                name=resource_name,
+                project=args.gcp_project,
+                region=args.region,
+                bigtable={
+                    "auto_scaling": {
+                        "min_node_count": sizing.min_node_count,
+                        "max_node_count": sizing.max_node_count,
+                        "cpu_utilization_target": sizing.cpu_utilization_target,
+                    }
+                },
+                encryption_spec={"kms_key_name": self.key.id},
+                deletion_policy=deletion_policy,
+                force_destroy=False,
+                opts=encrypted,
+            )
 
         self.register_outputs(
             {
                 "key_id": self.key.id,
                 "metadata_store_id": self.metadata_store.id,
-                "feature_online_store_id": self.feature_online_store.id,
+                "feature_online_store_id": self.feature_online_store.id if self.feature_online_store else None,
             }
         )

@@ -90,8 +90,8 @@ class ServingEndpoint(pulumi.ComponentResource):
     error_alarm: aws.cloudwatch.MetricAlarm
     latency_alarm: aws.cloudwatch.MetricAlarm
     endpoint: aws.sagemaker.Endpoint
-    scaling_target: aws.appautoscaling.Target
-    scaling_policy: aws.appautoscaling.Policy
+    scaling_target: aws.appautoscaling.Target | None
+    scaling_policy: aws.appautoscaling.Policy | None
     invoke_policy: aws.iam.Policy
     invoke_policy_document: pulumi.Output[str]
     invoker_attachments: list[aws.iam.RolePolicyAttachment]
@@ -302,7 +302,8 @@ class ServingEndpoint(pulumi.ComponentResource):
                 "model_data_url": settings.model_data_url,
                 "mode": "SingleModel",
             },
-            enable_network_isolation=True,
+            # Off only for serverless endpoints, which do not support it (the config model allows nothing else).
+            enable_network_isolation=settings.network_isolation,
             vpc_config={"subnets": settings.vpc.subnet_ids, "security_group_ids": settings.vpc.security_group_ids}
             if settings.vpc is not None
             else None,
@@ -311,21 +312,29 @@ class ServingEndpoint(pulumi.ComponentResource):
         )
 
         capture = settings.data_capture
+        variant: aws.sagemaker.EndpointConfigurationProductionVariantArgsDict = {
+            "variant_name": VARIANT_NAME,
+            "model_name": self.model.name,
+            "initial_variant_weight": 1.0,
+        }
+        if settings.serverless is not None:
+            # Scales to zero between requests: no instances, so no instance type, count or autoscaling.
+            variant["serverless_config"] = {
+                "memory_size_in_mb": settings.serverless.memory_size_in_mb,
+                "max_concurrency": settings.serverless.max_concurrency,
+            }
+        else:
+            variant["instance_type"] = settings.instance_type
+            variant["initial_instance_count"] = settings.initial_instance_count
         self.endpoint_config = aws.sagemaker.EndpointConfiguration(
             f"{name}-config",
-            production_variants=[
-                {
-                    "variant_name": VARIANT_NAME,
-                    "model_name": self.model.name,
-                    "instance_type": settings.instance_type,
-                    "initial_instance_count": settings.initial_instance_count,
-                    "initial_variant_weight": 1.0,
-                }
-            ],
+            production_variants=[variant],
             # Not allowed on instance types with (hardware-encrypted) local NVMe storage; the config model
-            # only lets volumeEncryption be off for those.
+            # only lets volumeEncryption be off for those. On serverless endpoints the key encrypts the image.
             kms_key_arn=self.key.arn if settings.volume_encryption else None,
-            data_capture_config={
+            data_capture_config=None
+            if not capture.enabled
+            else {
                 "enable_capture": True,
                 "initial_sampling_percentage": capture.sampling_percentage,
                 "destination_s3_uri": pulumi.Output.concat("s3://", self.capture_bucket.bucket, "/", CAPTURE_PREFIX),
@@ -397,30 +406,36 @@ class ServingEndpoint(pulumi.ComponentResource):
             opts=stateful,
         )
 
-        resource_id = pulumi.Output.concat("endpoint/", self.endpoint.name, "/variant/", VARIANT_NAME)
-        self.scaling_target = aws.appautoscaling.Target(
-            f"{name}-scaling-target",
-            service_namespace="sagemaker",
-            resource_id=resource_id,
-            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
-            min_capacity=settings.min_instances,
-            max_capacity=settings.max_instances,
-            opts=child,
-        )
-        self.scaling_policy = aws.appautoscaling.Policy(
-            f"{name}-scaling-policy",
-            policy_type="TargetTrackingScaling",
-            service_namespace=self.scaling_target.service_namespace,
-            resource_id=self.scaling_target.resource_id,
-            scalable_dimension=self.scaling_target.scalable_dimension,
-            target_tracking_scaling_policy_configuration={
-                "target_value": float(settings.target_invocations_per_instance),
-                "predefined_metric_specification": {"predefined_metric_type": "SageMakerVariantInvocationsPerInstance"},
-                "scale_in_cooldown": 300,
-                "scale_out_cooldown": 60,
-            },
-            opts=child,
-        )
+        # Instance autoscaling; a serverless endpoint scales itself (up to maxConcurrency) and has none.
+        self.scaling_target = None
+        self.scaling_policy = None
+        if settings.serverless is None:
+            resource_id = pulumi.Output.concat("endpoint/", self.endpoint.name, "/variant/", VARIANT_NAME)
+            self.scaling_target = aws.appautoscaling.Target(
+                f"{name}-scaling-target",
+                service_namespace="sagemaker",
+                resource_id=resource_id,
+                scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+                min_capacity=settings.min_instances,
+                max_capacity=settings.max_instances,
+                opts=child,
+            )
+            self.scaling_policy = aws.appautoscaling.Policy(
+                f"{name}-scaling-policy",
+                policy_type="TargetTrackingScaling",
+                service_namespace=self.scaling_target.service_namespace,
+                resource_id=self.scaling_target.resource_id,
+                scalable_dimension=self.scaling_target.scalable_dimension,
+                target_tracking_scaling_policy_configuration={
+                    "target_value": float(settings.target_invocations_per_instance),
+                    "predefined_metric_specification": {
+                        "predefined_metric_type": "SageMakerVariantInvocationsPerInstance"
+                    },
+                    "scale_in_cooldown": 300,
+                    "scale_out_cooldown": 60,
+                },
+                opts=child,
+            )
 
         self.invoke_policy_document = pulumi.Output.json_dumps(
             {

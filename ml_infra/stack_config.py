@@ -400,6 +400,11 @@ class AwsSettings(_Strict):
 
 
 class FeatureOnlineStoreSettings(_Strict):
+    enabled: bool = Field(
+        True,
+        description="Deploy the Vertex AI feature online store. Its Bigtable nodes bill every hour, traffic or not "
+        "(at least minNodeCount of them); turn it off in stacks that serve no online features.",
+    )
     min_node_count: int = Field(1, ge=1, le=1000, description="Bigtable autoscaling: fewest nodes.")
     max_node_count: int = Field(3, ge=1, le=1000, description="Bigtable autoscaling: most nodes.")
     cpu_utilization_target: int = Field(60, ge=10, le=80, description="Bigtable autoscaling: target CPU percent.")
@@ -434,10 +439,22 @@ class AzureSettings(_Strict):
     subscription_id: Annotated[str, _matching(UUID, "an Azure subscription id (a UUID)")] | None = Field(
         None, description="The subscription to deploy to. Required in prod."
     )
-    sku: Literal["standard", "premium"] = Field("standard", description="App Configuration SKU (free is refused).")
-    soft_delete_retention_days: int = Field(
-        7, ge=1, le=7, description="Days a deleted App Configuration store can be recovered."
+    sku: Literal["free", "standard", "premium"] = Field(
+        "standard",
+        description="App Configuration SKU. standard (billed per store and day, SLA, private endpoints, soft delete "
+        "and purge protection) or premium; free costs nothing but has no SLA, no private endpoints, no soft delete "
+        "or purge protection and a small daily request quota: refused in prod, and only with "
+        "allowPublicNetworkAccess true.",
     )
+    soft_delete_retention_days: int = Field(
+        7, ge=1, le=7, description="Days a deleted App Configuration store can be recovered (standard and premium)."
+    )
+
+    @model_validator(mode="after")
+    def _free_has_no_soft_delete(self) -> AzureSettings:
+        if self.sku == "free" and "soft_delete_retention_days" in self.model_fields_set:
+            raise ValueError("softDeleteRetentionDays does not apply to the free SKU, which has no soft delete")
+        return self
 
 
 # SageMaker instance families with local NVMe instance storage. SageMaker refuses a `KmsKeyId` on their
@@ -522,6 +539,11 @@ def _check_log_retention(value: int) -> int:
 
 
 class DataCaptureSettings(_Strict):
+    enabled: bool = Field(
+        True,
+        description="Capture requests and responses to the stack's bucket (what model monitoring reads). Must be "
+        "false with serverless, which does not support data capture.",
+    )
     sampling_percentage: int = Field(20, ge=1, le=100, description="Percent of requests whose data is captured.")
     capture_inputs: bool = Field(True, description="Capture request payloads.")
     capture_outputs: bool = Field(True, description="Capture response payloads.")
@@ -548,6 +570,24 @@ class EndpointAlarmSettings(_Strict):
         5, ge=1, description="Invocation 5XX (server) errors per minute that trigger a rollback."
     )
     max_model_latency_ms: int = Field(1000, ge=1, description="Average model latency (ms) that triggers a rollback.")
+
+
+class ServerlessSettings(_Strict):
+    memory_size_in_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144] = Field(
+        2048, description="Memory of each serverless worker (1024-6144 MB in 1 GB steps); compute bills per GB-second."
+    )
+    max_concurrency: int = Field(5, ge=1, le=200, description="Most concurrent invocations (1-200).")
+
+
+# Settings that describe instances, which a serverless endpoint does not have.
+INSTANCE_ONLY_SETTINGS = (
+    "instance_type",
+    "initial_instance_count",
+    "min_instances",
+    "max_instances",
+    "target_invocations_per_instance",
+    "volume_encryption",
+)
 
 
 class SageMakerSettings(_Strict):
@@ -583,10 +623,48 @@ class SageMakerSettings(_Strict):
     invoker_role_names: list[Annotated[str, _matching(IAM_ROLE_NAME, "an IAM role name")]] = Field(
         default_factory=list, description="IAM roles granted the invoke policy (the only principals that may invoke)."
     )
+    serverless: ServerlessSettings | None = Field(
+        None,
+        description="Serve with SageMaker Serverless Inference instead of instances: scales to zero, so an idle "
+        "endpoint costs nothing, at the price of cold starts. AWS documents no VPC, no network isolation and no data "
+        "capture for serverless endpoints, so it needs networkIsolation false and dataCapture.enabled false, takes no "
+        "vpc and no instance settings, and is refused in prod.",
+    )
+    network_isolation: bool = Field(
+        True,
+        description="Run the model container with no network access. Only false with serverless, which does not "
+        "support it.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> SageMakerSettings:
         problems = []
+        if self.serverless is not None:
+            # AWS documents these as unsupported on serverless endpoints: refused rather than silently dropped.
+            if self.vpc is not None:
+                problems.append("serverless endpoints do not support a VPC; remove vpc or serverless")
+            if self.network_isolation:
+                problems.append(
+                    "serverless endpoints do not support network isolation; set networkIsolation to false to accept "
+                    "that, or remove serverless"
+                )
+            if self.data_capture.enabled:
+                problems.append(
+                    "serverless endpoints do not support data capture; set dataCapture.enabled to false to accept "
+                    "that, or remove serverless"
+                )
+            instance_settings = sorted(to_camel(n) for n in INSTANCE_ONLY_SETTINGS if n in self.model_fields_set)
+            if instance_settings:
+                problems.append(
+                    f"{', '.join(instance_settings)} describe instances, which serverless endpoints do not have"
+                )
+            if problems:
+                raise ValueError("; ".join(problems))
+            return self
+        if not self.network_isolation:
+            problems.append("networkIsolation can only be false with serverless, which does not support it")
+        if not self.data_capture.enabled:
+            problems.append("dataCapture.enabled can only be false with serverless, which does not support capture")
         if self.volume_encryption and has_local_nvme(self.instance_type):
             problems.append(
                 f"instanceType {self.instance_type} has local NVMe storage, which its hardware encrypts and for which "
@@ -717,6 +795,12 @@ class StackConfig(_Strict):
     azure: AzureSettings | None = Field(
         None, validate_default=True, description="Azure settings. Required when azureEnabled is true."
     )
+    budget_monthly_usd: int = Field(
+        0,
+        ge=0,
+        description="Most the stack may cost per month left idle, in USD, as `ml-infra cost` estimates it from the "
+        "repository's price file; the offline preview (and so CI) fails above it. 0: no budget.",
+    )
     sagemaker_enabled: bool = Field(False, description="Deploy the protected SageMaker serving endpoint (AWS).")
     appsync_enabled: bool = Field(False, description="Deploy the AppSync model-registry GraphQL API (AWS).")
     sagemaker: SageMakerSettings | None = Field(
@@ -797,6 +881,16 @@ class StackConfig(_Strict):
             raise ValueError('is required when azureEnabled is true, e.g. {"location": "westeurope"}')
         if value is not None and info.data.get("environment") == "prod" and value.subscription_id is None:
             raise ValueError("needs subscriptionId in prod, so that the stack can only deploy to that subscription")
+        if value is not None and value.sku == "free":
+            if info.data.get("environment") == "prod":
+                raise ValueError(
+                    "sku free is refused in prod (no SLA, private endpoints or purge protection); use standard"
+                )
+            if not info.data.get("allow_public_network_access"):
+                raise ValueError(
+                    "sku free has no private endpoints, so the store is reachable only with allowPublicNetworkAccess "
+                    "true; set it, or use sku standard"
+                )
         return value
 
     @field_validator("sagemaker")
@@ -814,6 +908,11 @@ class StackConfig(_Strict):
             if problem:
                 raise ValueError(problem)
         if value is not None and info.data.get("environment") == "prod":
+            if value.serverless is not None:
+                raise ValueError(
+                    "serverless is refused in prod: prod stays on provisioned instances in private subnets, with "
+                    "network isolation and data capture, none of which serverless supports"
+                )
             if value.vpc is None:
                 raise ValueError("needs vpc (subnetIds, securityGroupIds) in prod: the model runs in private subnets")
             if not value.volume_encryption and not has_local_nvme(value.instance_type):
@@ -1124,6 +1223,7 @@ def _reference_rows(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, 
             "feature_online_store": FeatureOnlineStoreSettings,
             "sagemaker": SageMakerSettings,
             "data_capture": DataCaptureSettings,
+            "serverless": ServerlessSettings,
             "vpc": VpcSettings,
             "alarms": EndpointAlarmSettings,
             "appsync": AppSyncSettings,

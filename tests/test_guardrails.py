@@ -314,6 +314,20 @@ CASES = [
         expect="enable_network_isolation=True",
     ),
     Case(
+        "sagemaker-provisioned-in-prod",
+        (
+            ENDPOINT_CONFIG,
+            {
+                "kmsKeyArn": KEY_ARN,
+                "productionVariants": [
+                    {"variantName": "primary", "serverlessConfig": {"memorySizeInMb": 2048, "maxConcurrency": 5}}
+                ],
+            },
+        ),
+        (ENDPOINT_CONFIG, GOOD_ENDPOINT_CONFIG),
+        expect="serverless in prod",
+    ),
+    Case(
         "sagemaker-vpc-in-prod",
         (MODEL, {"enableNetworkIsolation": True}),
         (MODEL, {"vpcConfig": VPC}),
@@ -546,6 +560,30 @@ def test_environment_dependent_rules_default_to_prod_and_relax_only_outside_prod
     api_key = {**GOOD_API, "authenticationType": "API_KEY"}
     assert validate_resource("appsync-no-api-key-in-prod", API, api_key, environment="dev") == []
     assert validate_resource("appsync-no-api-key-in-prod", "aws:appsync/apiKey:ApiKey", {"apiId": "a"})
+
+
+def test_cheap_dev_choices_pass_outside_prod_and_fail_in_prod():
+    # Serverless SageMaker (no network isolation) and the free App Configuration SKU: explicit per-stack choices
+    # for an idle dev stack, each refused by the guardrails in prod.
+    serverless = {
+        **GOOD_ENDPOINT_CONFIG,
+        "productionVariants": [{"variantName": "primary", "serverlessConfig": {"memorySizeInMb": 2048}}],
+    }
+    assert validate_resource("sagemaker-provisioned-in-prod", ENDPOINT_CONFIG, serverless, environment="dev") == []
+    assert validate_resource("sagemaker-provisioned-in-prod", ENDPOINT_CONFIG, serverless, environment="prod")
+    open_model = {"enableNetworkIsolation": False}
+    assert validate_resource("sagemaker-network-isolation", MODEL, open_model, environment="dev") == []
+    assert validate_resource("sagemaker-network-isolation", MODEL, open_model, environment="prod")
+    free = {**GOOD_STORE, "sku": {"name": "free"}, "enablePurgeProtection": None}
+    assert validate_resource("azure-appconfig-standard-sku", STORE, free, environment="dev") == []
+    assert validate_resource("azure-appconfig-purge-protection", STORE, free, environment="dev") == []
+    assert validate_resource("azure-appconfig-standard-sku", STORE, free, environment="prod")
+    assert validate_resource("azure-appconfig-purge-protection", STORE, free, environment="prod")
+    # A standard store outside prod still needs purge protection, and an unknown SKU is refused everywhere.
+    standard = {**GOOD_STORE, "enablePurgeProtection": False}
+    assert validate_resource("azure-appconfig-purge-protection", STORE, standard, environment="dev")
+    developer = {**GOOD_STORE, "sku": {"name": "developer"}}
+    assert validate_resource("azure-appconfig-standard-sku", STORE, developer, environment="dev")
 
 
 def test_endpoint_config_without_a_key_passes_only_on_hardware_encrypted_nvme_instances():

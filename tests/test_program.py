@@ -217,19 +217,24 @@ def test_one_glue_schema_per_contract_file_with_its_mode_and_description(dev: Ev
 
 
 @pytest.mark.parametrize(
-    ("stack", "public_access"),
-    [("prod", "Disabled"), ("dev", "Enabled")],
+    ("stack", "public_access", "sku"),
+    # dev idles on the free SKU (explicit in Pulumi.dev.yaml), which has no soft delete or purge protection.
+    [("prod", "Disabled", "standard"), ("dev", "Enabled", "free")],
 )
-def test_app_configuration_store_is_hardened(stack: str, public_access: str, request: pytest.FixtureRequest):
+def test_app_configuration_store_is_hardened(stack: str, public_access: str, sku: str, request: pytest.FixtureRequest):
     evaluation: Evaluation = request.getfixturevalue(stack)
     store = only(evaluation, "azure-native:appconfiguration:ConfigurationStore")
     group = only(evaluation, "azure-native:resources:ResourceGroup")
     inputs = store.raw_inputs
-    assert inputs["sku"] == {"name": "standard"}
+    assert inputs["sku"] == {"name": sku}
     assert inputs["disableLocalAuth"] is True
     assert inputs["publicNetworkAccess"] == public_access
-    assert inputs["enablePurgeProtection"] is True
-    assert inputs["softDeleteRetentionInDays"] == 7
+    if sku == "free":
+        # Not set by the component; what remains is the SDK's own default (purge protection off).
+        assert inputs["enablePurgeProtection"] is False
+    else:
+        assert inputs["enablePurgeProtection"] is True
+        assert inputs["softDeleteRetentionInDays"] == 7
     assert inputs["identity"] == {"type": "SystemAssigned"}
     assert inputs["dataPlaneProxy"] == {"authenticationMode": "Pass-through", "privateLinkDelegation": "Enabled"}
     assert inputs["resourceGroupName"] == group.state["name"]

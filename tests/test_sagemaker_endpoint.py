@@ -86,7 +86,8 @@ def test_capture_bucket_is_private_encrypted_versioned_tls_only_and_expires_capt
     assert deny["Resource"] == [bucket.state["arn"], bucket.state["arn"] + "/*"]
     expiry = one(stack, "serving-capture-lifecycle").raw_inputs["rules"][0]
     assert expiry["filter"] == {"prefix": "capture/"}
-    assert expiry["expiration"] == {"days": {"dev": 14, "prod": 90}[stack.stack]}
+    # dev serves serverless and captures nothing; its bucket keeps the default retention.
+    assert expiry["expiration"] == {"days": {"dev": 30, "prod": 90}[stack.stack]}
 
 
 def test_execution_role_trusts_sagemaker_in_this_account_only(stack: Evaluation):
@@ -141,7 +142,8 @@ def test_model_runs_network_isolated_and_in_the_vpc_in_prod(dev: Evaluation, pro
     assert "vpcConfig" not in one(dev, "serving-model").raw_inputs
 
 
-def test_endpoint_configuration_encrypts_volume_and_captures_with_the_key(stack: Evaluation):
+def test_endpoint_configuration_encrypts_volume_and_captures_with_the_key(prod: Evaluation):
+    stack = prod
     config = one(stack, "serving-config").raw_inputs
     key_arn = one(stack, "serving-key").state["arn"]
     assert config["kmsKeyArn"] == key_arn
@@ -158,6 +160,20 @@ def test_endpoint_configuration_encrypts_volume_and_captures_with_the_key(stack:
     (variant,) = config["productionVariants"]
     assert variant["instanceType"] == {"dev": "ml.m7i.large", "prod": "ml.m7i.xlarge"}[stack.stack]
     assert variant["modelName"] == one(stack, "serving-model").state["name"]
+
+
+def test_dev_serves_serverless_so_an_idle_endpoint_has_no_instances(dev: Evaluation):
+    config = one(dev, "serving-config").raw_inputs
+    (variant,) = config["productionVariants"]
+    assert variant["serverlessConfig"] == {"memorySizeInMb": 2048, "maxConcurrency": 5}
+    assert "instanceType" not in variant and "initialInstanceCount" not in variant
+    # What AWS documents as unsupported on serverless endpoints is absent, as the stack file says explicitly.
+    assert "dataCaptureConfig" not in config
+    assert one(dev, "serving-model").raw_inputs["enableNetworkIsolation"] is False
+    assert "vpcConfig" not in one(dev, "serving-model").raw_inputs
+    assert not dev.of_type("aws:appautoscaling/target:Target")
+    assert not dev.of_type("aws:appautoscaling/policy:Policy")
+    assert config["kmsKeyArn"] == one(dev, "serving-key").state["arn"]
 
 
 def test_updates_are_blue_green_and_roll_back_on_the_components_alarms(prod: Evaluation):
@@ -203,7 +219,11 @@ def test_an_nvme_instance_type_gets_no_volume_key_but_still_encrypted_capture(pr
     files = read_stack_files(project_dir, "dev")
     config = dict(files.config)
     sagemaker = json.loads(config["ml-infra:sagemaker"])
-    config["ml-infra:sagemaker"] = json.dumps({**sagemaker, "instanceType": "ml.g5.xlarge", "volumeEncryption": False})
+    # dev serves serverless: back to provisioned instances for this case.
+    provisioned = {k: v for k, v in sagemaker.items() if k not in ("serverless", "networkIsolation", "dataCapture")}
+    config["ml-infra:sagemaker"] = json.dumps(
+        {**provisioned, "instanceType": "ml.g5.xlarge", "volumeEncryption": False}
+    )
     evaluation = evaluate(project_dir, "dev", config=config, secret_keys=files.secret_keys)
     endpoint_config = evaluation.named("serving-config").raw_inputs
     assert "kmsKeyArn" not in endpoint_config

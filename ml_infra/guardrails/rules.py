@@ -460,10 +460,26 @@ def _sagemaker_capture_kms(resource: Resource, context: Context) -> Iterable[str
 
 
 def _sagemaker_network_isolation(resource: Resource, context: Context) -> Iterable[str]:
-    if get(resource.props, "enableNetworkIsolation") is not True:
+    # Outside prod a model may run without isolation: SageMaker Serverless Inference (the cheap dev option) does
+    # not support it, and the stack config allows isolation off only for a serverless endpoint.
+    if context.is_prod and get(resource.props, "enableNetworkIsolation") is not True:
         yield (
-            f"SageMaker model '{resource.name}' containers can reach the network; set enable_network_isolation=True."
+            f"SageMaker model '{resource.name}' containers can reach the network in prod; set "
+            "enable_network_isolation=True."
         )
+
+
+def _sagemaker_provisioned_in_prod(resource: Resource, context: Context) -> Iterable[str]:
+    if not context.is_prod:
+        return
+    for variant in as_list(get(resource.props, "productionVariants")):
+        if get(variant, "serverlessConfig") or not get(variant, "instanceType"):
+            name = get(variant, "variantName") or "?"
+            yield (
+                f"SageMaker endpoint configuration '{resource.name}' serves variant '{name}' serverless in prod, "
+                "without a VPC, network isolation or data capture; set instance_type and initial_instance_count "
+                "(remove sagemaker.serverless in the stack config)."
+            )
 
 
 def _sagemaker_vpc(resource: Resource, context: Context) -> Iterable[str]:
@@ -611,14 +627,23 @@ def _azure_private(resource: Resource, context: Context) -> Iterable[str]:
         )
 
 
+def _azure_sku_name(resource: Resource) -> str:
+    return str(get(resource.props, "sku", "name") or "").lower()
+
+
 def _azure_purge_protection(resource: Resource, context: Context) -> Iterable[str]:
+    # The free SKU has no purge protection; it is allowed outside prod only (azure-appconfig-standard-sku).
+    if not context.is_prod and _azure_sku_name(resource) == "free":
+        return
     if get(resource.props, "enablePurgeProtection") is not True:
         yield f"App Configuration store '{resource.name}' can be purged; set enable_purge_protection=True."
 
 
 def _azure_sku(resource: Resource, context: Context) -> Iterable[str]:
-    sku = str(get(resource.props, "sku", "name") or "").lower()
-    if sku not in ("standard", "premium"):
+    sku = _azure_sku_name(resource)
+    # Outside prod the free SKU is an explicit per-stack choice to idle at no cost (azure.sku in the stack config).
+    allowed = ("standard", "premium") if context.is_prod else ("free", "standard", "premium")
+    if sku not in allowed:
         yield (
             f"App Configuration store '{resource.name}' uses the {sku or 'default'} SKU, which has no SLA, private "
             "endpoints or soft delete; set sku to 'standard' (or 'premium')."
@@ -851,10 +876,21 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "sagemaker-network-isolation",
-        "SageMaker models run with network isolation.",
+        "In prod, SageMaker models run with network isolation (outside prod only serverless endpoints, which do not "
+        "support it, may run without).",
         "Checkov CKV_AWS_370",
         ("aws:sagemaker/model:Model",),
         check_resource=_sagemaker_network_isolation,
+        by_environment=True,
+    ),
+    Rule(
+        "sagemaker-provisioned-in-prod",
+        "In prod, SageMaker endpoints run on provisioned instances, not Serverless Inference (no VPC, network "
+        "isolation or data capture).",
+        "no public scanner rule (project rule: AWS documents these serverless exclusions)",
+        ("aws:sagemaker/endpointConfiguration:EndpointConfiguration",),
+        check_resource=_sagemaker_provisioned_in_prod,
+        by_environment=True,
     ),
     Rule(
         "sagemaker-vpc-in-prod",
@@ -962,17 +998,19 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "azure-appconfig-purge-protection",
-        "App Configuration stores have purge protection.",
+        "App Configuration stores have purge protection (outside prod, free-SKU stores have none to set).",
         "Checkov CKV_AZURE_187",
         (AZURE_APP_CONFIG,),
         check_resource=_azure_purge_protection,
+        by_environment=True,
     ),
     Rule(
         "azure-appconfig-standard-sku",
-        "App Configuration stores use the Standard (or Premium) SKU.",
+        "App Configuration stores use the Standard (or Premium) SKU in prod; outside prod the free SKU is allowed.",
         "Checkov CKV_AZURE_188",
         (AZURE_APP_CONFIG,),
         check_resource=_azure_sku,
+        by_environment=True,
     ),
     Rule(
         "gcp-vertex-customer-key",
