@@ -44,6 +44,40 @@ def preview(
     raise typer.Exit(run_preview_command(stack=stack, project_dir=project_dir, as_json=as_json))
 
 
+@app.command()
+def cost(
+    stack: Annotated[str, typer.Option("--stack", "-s", help="Stack name: reads Pulumi.<stack>.yaml.")] = "dev",
+    compare: Annotated[
+        list[str] | None,
+        typer.Option("--compare", "-c", help="Another stack to price side by side (repeatable), e.g. prod."),
+    ] = None,
+    project_dir: Annotated[
+        Path, typer.Option("--project-dir", help="Folder holding Pulumi.yaml.", file_okay=False)
+    ] = Path("."),
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="The side-by-side idle table as Markdown.")] = False,
+    requests_per_month: Annotated[
+        int, typer.Option("--requests-per-month", min=0, help="Assumed requests per month, for usage prices.")
+    ] = 100_000,
+    capture_gb: Annotated[
+        float, typer.Option("--capture-gb", min=0, help="Assumed GB of captured data per month, for usage prices.")
+    ] = 1.0,
+    hours: Annotated[
+        float, typer.Option("--hours", min=0, max=744, help="Hours a month, for prices per hour or day.")
+    ] = 730.0,
+) -> None:
+    """What a stack costs left up with no traffic, per resource and per cloud, and its usage-driven prices,
+    from the same offline evaluation as `preview` and the repository's price file. Unpriced resources are
+    listed as unknown, never guessed."""
+    from ml_infra.cost import Assumptions, run_cost_command
+
+    assumptions = Assumptions(
+        requests_per_month=requests_per_month, capture_gb_per_month=capture_gb, hours_per_month=hours
+    )
+    stacks = [stack, *[other for other in compare or [] if other != stack]]
+    raise typer.Exit(run_cost_command(stacks, project_dir, as_json, markdown, assumptions))
+
+
 # Sub-command groups of the run-time libraries register here.
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(config_app, name="config")

@@ -607,11 +607,12 @@ def render_violations(violations: list[Violation], environment: str) -> str:
 
 
 def run_preview_command(stack: str, project_dir: Path, as_json: bool) -> int:
-    """The `ml-infra preview` command. Returns the exit status: 0 ok, 1 a mandatory guardrail violation,
-    2 unusable config or files.
+    """The `ml-infra preview` command. Returns the exit status: 0 ok, 1 a mandatory guardrail violation or
+    an idle cost above the stack's budget, 2 unusable config or files.
 
     The guardrail rules (`ml_infra.guardrails`, the same ones the policy pack runs in `pulumi preview`) judge
-    what the program declared, for the environment the stack's `environment` config names.
+    what the program declared, for the environment the stack's `environment` config names. The budget gate
+    prices the same evaluation (`ml_infra.cost`) when the stack sets `budgetMonthlyUsd`.
     """
     from ml_infra import console
     from ml_infra.guardrails.offline import check_evaluation
@@ -648,4 +649,21 @@ def run_preview_command(stack: str, project_dir: Path, as_json: bool) -> int:
     else:
         console.line(render_text(evaluation))
         console.line(render_violations(report.violations, environment))
-    return 1 if report.mandatory else 0
+    over_budget = _budget_gate(evaluation, files, stack)
+    return 1 if report.mandatory or over_budget else 0
+
+
+def _budget_gate(evaluation: Evaluation, files: StackFiles, stack: str) -> bool:
+    """Whether the stack's idle cost exceeds its budget (`budgetMonthlyUsd`, validated by the program already);
+    says so on stderr."""
+    from ml_infra import console
+    from ml_infra.cost import budget_problem, cost_report
+
+    key = f"{files.project}:budgetMonthlyUsd"
+    budget = int(files.config.get(key, "0"))
+    if budget <= 0:
+        return False
+    problem = budget_problem(cost_report(evaluation), budget, f"Pulumi.{stack}.yaml", key)
+    if problem is not None:
+        console.error(problem)
+    return problem is not None

@@ -443,8 +443,8 @@ class AzureSettings(_Strict):
         "standard",
         description="App Configuration SKU. standard (billed per store and day, SLA, private endpoints, soft delete "
         "and purge protection) or premium; free costs nothing but has no SLA, no private endpoints, no soft delete "
-        "or purge protection and a small daily request quota: refused in prod, and only with "
-        "allowPublicNetworkAccess true.",
+        "or purge protection, a small daily request quota and one free store per subscription and region: refused "
+        "in prod, and only with allowPublicNetworkAccess true.",
     )
     soft_delete_retention_days: int = Field(
         7, ge=1, le=7, description="Days a deleted App Configuration store can be recovered (standard and premium)."
