@@ -170,6 +170,11 @@ class CostReport:
             totals[resource.cloud] = totals.get(resource.cloud, 0.0) + (resource.idle_monthly or 0.0)
         return {cloud: round(total, 2) for cloud, total in sorted(totals.items())}
 
+    def unused_assumptions(self) -> list[str]:
+        """Assumptions no price in the report depends on (their price is not in the price file)."""
+        used = {u.driver for r in self.resources for u in r.usage if u.driver}
+        return [name for name in ("requests_per_month", "capture_gb_per_month") if name not in used]
+
     def coverage(self) -> str:
         return f"{len(self.priced)} of {len(self.resources)} billable resources priced"
 
@@ -182,6 +187,7 @@ class CostReport:
             "idle_monthly_by_cloud": self.idle_by_cloud(),
             "usage_monthly_estimate": self.usage_monthly_estimate,
             "assumptions": self.assumptions.to_json(),
+            "assumptions_without_a_price": self.unused_assumptions(),
             "billable_resources": len(self.resources),
             "priced_resources": len(self.priced),
             "free_resources": len(self.free),
@@ -537,6 +543,8 @@ def _print_report(report: CostReport) -> None:
     )
     out.print(usage)
     console.line(f"Usage estimate: {_usd(report.usage_monthly_estimate)} per month on top of the idle cost.")
+    for name in report.unused_assumptions():
+        console.line(f"Not estimated: no price in the price file depends on {name} (e.g. S3 storage of captured data).")
 
 
 def run_cost_command(

@@ -150,7 +150,7 @@ def test_endpoint_configuration_encrypts_volume_and_captures_with_the_key(prod: 
     capture = config["dataCaptureConfig"]
     assert capture["enableCapture"] is True
     assert capture["kmsKeyId"] == key_arn
-    assert capture["initialSamplingPercentage"] == {"dev": 100, "prod": 20}[stack.stack]
+    assert capture["initialSamplingPercentage"] == 20
     assert capture["destinationS3Uri"] == f"s3://{one(stack, 'serving-capture').state['bucket']}/capture"
     assert capture["captureOptions"] == [{"captureMode": "Input"}, {"captureMode": "Output"}]
     assert capture["captureContentTypeHeader"] == {
@@ -158,7 +158,7 @@ def test_endpoint_configuration_encrypts_volume_and_captures_with_the_key(prod: 
         "csvContentTypes": ["text/csv"],
     }
     (variant,) = config["productionVariants"]
-    assert variant["instanceType"] == {"dev": "ml.m7i.large", "prod": "ml.m7i.xlarge"}[stack.stack]
+    assert variant["instanceType"] == "ml.m7i.xlarge"
     assert variant["modelName"] == one(stack, "serving-model").state["name"]
 
 
