@@ -209,8 +209,9 @@ def test_a_region_that_does_not_exist_is_refused_with_a_suggestion(project: Path
 
 @pytest.mark.parametrize("instance_type", ["ml.m7i.huge", "ml.zz9.xlarge"])
 def test_instance_types_sagemaker_does_not_offer_are_refused(project: Path, instance_type: str):
-    edit(project / "Pulumi.dev.yaml", "instanceType: ml.m7i.large", f"instanceType: {instance_type}")
-    err = refused(project)
+    # prod's endpoint runs on instances (dev's is serverless).
+    edit(project / "Pulumi.prod.yaml", "instanceType: ml.m7i.xlarge", f"instanceType: {instance_type}")
+    err = refused(project, stack="prod")
     assert "ml-infra:sagemaker.instanceType: is not an instance type SageMaker endpoints offer" in err
     assert f"(got '{instance_type}')" in err
     assert instance_type not in cloud_limits.sagemaker_instance_types()

@@ -67,7 +67,8 @@ def test_serverless_with_the_secure_defaults_lists_every_unsupported_feature_at_
 
 
 def test_prod_stays_on_provisioned_instances():
-    raw = {**PROD, "sagemakerEnabled": True, "sagemaker": SERVERLESS}
+    image = "210987654321.dkr.ecr.eu-west-1.amazonaws.com/fraud:1.0"  # prod's own account
+    raw = {**PROD, "sagemakerEnabled": True, "sagemaker": {**SERVERLESS, "imageUri": image}}
     (problem,) = problems_of(raw, stack="prod")
     assert problem.startswith("ml-infra:sagemaker: serverless is refused in prod")
 
