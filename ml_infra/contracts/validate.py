@@ -113,6 +113,11 @@ class JsonRecordValidator:
             raise ContractError([f"{name}: {err.pointer or '/'}: the schema cannot be compiled: "
                                  f"{err.message}."]) from None
         self._is_valid = self._validator.is_valid
+        from ml_infra.contracts.fastpath import compile_fast_path
+
+        # The fast path only accepts; whatever it does not accept, the reference engine judges.
+        self.fast_path = compile_fast_path(schema, draft)
+        self._accepts = self.fast_path.accepts if self.fast_path is not None else None
 
     def is_valid(self, record: Any) -> bool:
         """Whether a parsed record is valid (exact for Python ints and Decimals; floats are taken as given)."""
@@ -126,7 +131,10 @@ class JsonRecordValidator:
         ]
 
     def check_line(self, line: bytes) -> tuple[list[Reason], Any]:
-        """(reasons, the parsed record or None when the line is not JSON): [] reasons when valid."""
+        """(reasons, the parsed record or None): [] reasons when valid. The record is given for a rejected line
+        that is JSON (None for a line that is not); a valid line accepted by the fast path gives None."""
+        if self._accepts is not None and self._accepts(line):
+            return [], None
         try:
             record = loads_exact(line)
         except ValueError as err:
@@ -137,6 +145,9 @@ class JsonRecordValidator:
 
     def validate_line(self, line: bytes) -> list[Reason]:
         """Every reason one JSON line (bytes, with or without its newline) is rejected; [] when valid."""
+        accepts = self._accepts
+        if accepts is not None and accepts(line):
+            return []
         return self.check_line(line)[0]
 
 

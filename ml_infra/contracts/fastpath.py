@@ -1,0 +1,573 @@
+"""The fast path of JSON Schema validation: a schema compiled to msgspec types, so that one pass of msgspec's C
+decoder parses a JSON line and checks it, without building Python dicts or calling the reference engine.
+
+The fast path only ever ACCEPTS. A line it does not accept (a decode or constraint error, or a keyword it cannot
+judge) goes to the reference engine (`engine.py`), which decides and explains. So the fast path must never
+accept a line the reference rejects; it may decline a line the reference accepts (that costs speed, not
+correctness). Every construct below is chosen for that one-sided guarantee, and tests/contracts prove it
+differentially over the official suite and generated records:
+
+- objects -> `msgspec.Struct` (declared properties, `required`, `additionalProperties: false` as
+  `forbid_unknown_fields`), or `dict[str, T]` for `additionalProperties: {schema}` without `properties`;
+- arrays -> `list[T]` with `minItems`/`maxItems`; `uniqueItems` of scalars as a check after decoding;
+- strings -> `str` with `minLength`/`maxLength` (both count code points) and `pattern`, translated from the
+  ECMA-262 subset whose meaning Python's `re` shares (literals, classes, quantifiers, groups, alternation,
+  anchors; `\\d` as `[0-9]`, `.` narrowed, `$` as `\\Z`); anything else in a pattern leaves the schema to the
+  reference engine. `format` `date-time`, `date` and `uuid` as regular expressions that accept a subset of
+  what the reference accepts (no leap seconds, February 29 left to the reference);
+- integers -> `int` (exact at any size; a JSON `1.0` is declined and judged by the reference), bounds exact;
+- numbers -> `float` with bounds: strict comparisons are sound whatever digits the text has (rounding is
+  monotonic: `float(text) < float(bound)` implies `text <= bound`); an inclusive bound of at most 8
+  significant digits is compared inclusively, with the screen below for texts that round onto it. `multipleOf` on
+  numbers only for divisors of the form m/2^k (0.5, 0.25) and values of at most 8 significant digits, where
+  the float is the text exactly unless the bytes show a longer number rounding to it (a run of seven zeros
+  or nines, or a tiny exponent: then the line goes to the reference engine);
+- `enum`/`const` of strings or integers -> `Literal`; `anyOf`/`oneOf` of branches of different JSON types ->
+  a union (`oneOf` then equals `anyOf`); `type` lists of such types;
+- annotations (`title`, `description`, `default`, `examples`, `$comment`, `$schema`, `$id`) are ignored.
+
+Anything else (`$ref`, `allOf`, `not`, `if`, `patternProperties`, `dependencies`, tuples, `contains`, other
+formats, ...) makes `compile_fast_path` return None: the whole schema runs on the reference engine.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Annotated, Any, Literal, Union
+
+ANNOTATIONS = frozenset({"title", "description", "default", "examples", "$comment", "$schema", "$id",
+                         "readOnly", "writeOnly", "deprecated"})
+DIGIT = "[0-9]"
+DATE = (f"{DIGIT}{{4}}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1{DIGIT}|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)"
+        f"|(?:0[13578]|1[02])-31)")
+TIME = (f"(?:[01]{DIGIT}|2[0-3]):[0-5]{DIGIT}:[0-5]{DIGIT}(?:\\.{DIGIT}+)?"
+        f"(?:Z|[+-](?:[01]{DIGIT}|2[0-3]):[0-5]{DIGIT})")
+OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+FORMATS = {
+    "date-time": f"^{DATE}T{TIME}\\Z",
+    "date": f"^{DATE}\\Z",
+    "uuid": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\\Z",
+    "ipv4": f"^(?:{OCTET}\\.){{3}}{OCTET}\\Z",
+}
+# A negative exponent of 3 digits: such a number may underflow to 0.0 (msgspec flushes to zero).
+TINY_EXPONENT = re.compile(rb"[eE]-[0-9]{3}")
+# The fast path takes `multipleOf` on numbers only for values of at most this many significant digits.
+MULTIPLE_OF_DIGITS = 8
+MAX_BINARY_FRACTION_BITS = 6
+
+
+def may_round_to_a_short_number(line: bytes) -> bool:
+    """Whether some number token in `line` may be a longer text that rounds to a float of at most
+    MULTIPLE_OF_DIGITS significant digits (so the float is not the text), judged on the bytes: such a text
+    differs from the float within 2**-53 of it, so its digits after the float's own continue with at least
+    16 - MULTIPLE_OF_DIGITS zeros or nines; or it underflows to 0.0 through a 3-digit negative exponent.
+    False positives (a run of zeros in a string) only cost the slower exact path."""
+    return (b"0000000" in line or b"9999999" in line
+            or ((b"e-" in line or b"E-" in line) and TINY_EXPONENT.search(line) is not None))
+NUMERIC_KEYS = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}
+KIND_KEYS: dict[str, set[str]] = {
+    "string": {"minLength", "maxLength", "pattern", "format"},
+    "integer": NUMERIC_KEYS, "number": NUMERIC_KEYS, "boolean": set(), "null": set(),
+}
+
+
+class Unsupported(Exception):
+    """The schema uses something the fast path cannot judge exactly."""
+
+
+@dataclass
+class FastPath:
+    """A compiled fast path: `accepts(line)` is True only for lines the reference engine accepts."""
+
+    decoder: Any
+    checks: list[tuple[tuple[str, ...], Callable[[Any], bool]]] = field(default_factory=list)
+    screen_long_numbers: bool = False
+    accepts: Callable[[bytes], bool] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # One closure per shape, built once: this runs for every line, so no work is repeated per call.
+        import msgspec
+
+        decode = self.decoder.decode
+        failed = msgspec.DecodeError  # ValidationError is a DecodeError
+        unset = msgspec.UNSET
+        checks = list(self.checks)
+        screen = may_round_to_a_short_number if self.screen_long_numbers else None
+
+        def accepts(line: bytes) -> bool:
+            try:
+                value = decode(line)
+            except failed:
+                return False
+            if screen is not None and screen(line):
+                return False
+            for path, check in checks:
+                target = value
+                for attr in path:
+                    target = getattr(target, attr, None)
+                    if target is None or target is unset:
+                        break
+                else:
+                    if not check(target):
+                        return False
+            return True
+
+        def accepts_plain(line: bytes) -> bool:
+            try:
+                decode(line)
+            except failed:
+                return False
+            return True
+
+        self.accepts = accepts if checks or screen is not None else accepts_plain
+
+
+# ------------------------------------------------------------------------------------------------ patterns
+
+_CLASS_ESCAPES = {"d": "0-9", "w": "A-Za-z0-9_"}
+_PLAIN_ESCAPES = set(".-/\\+*?()[]{}|^$")
+
+
+def translate_pattern(pattern: str) -> str:
+    """An ECMA-262 pattern as a Python pattern with the same matches, for a safe subset; Unsupported else."""
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    depth = 0
+    prev_quantifiable = False
+    while i < n:
+        c = pattern[i]
+        if ord(c) > 0xFFFF or c in "\r\n":
+            raise Unsupported(f"pattern character {c!r}")
+        if c == "\\":
+            if i + 1 >= n:
+                raise Unsupported("trailing backslash")
+            e = pattern[i + 1]
+            if e == "d":
+                out.append("[0-9]")
+            elif e == "w":
+                out.append("[A-Za-z0-9_]")
+            elif e in _PLAIN_ESCAPES:
+                out.append("\\" + e)
+            else:
+                raise Unsupported(f"escape \\{e}")
+            i += 2
+            prev_quantifiable = True
+            continue
+        if c == "[":
+            j = i + 1
+            if j < n and pattern[j] == "^":
+                raise Unsupported("negated class")
+            parts: list[str] = []
+            after_escape = False
+            while j < n and pattern[j] != "]":
+                ch = pattern[j]
+                if ch == "\\":
+                    if j + 1 >= n:
+                        raise Unsupported("class escape")
+                    e = pattern[j + 1]
+                    if e in _CLASS_ESCAPES:
+                        parts.append(_CLASS_ESCAPES[e])
+                        after_escape = True
+                    elif e in _PLAIN_ESCAPES:
+                        parts.append("\\" + e)
+                        after_escape = False
+                    else:
+                        raise Unsupported(f"class escape \\{e}")
+                    j += 2
+                    continue
+                if ch == "[" or ord(ch) > 0xFFFF or ch in "\r\n":
+                    raise Unsupported("class character")
+                if ch == "-" and parts and not after_escape and j + 1 < n and pattern[j + 1] not in "]\\":
+                    parts.append("-")
+                else:
+                    parts.append("\\" + ch if ch in "-^" else ch)
+                after_escape = False
+                j += 1
+            if j >= n or not parts:
+                raise Unsupported("unterminated or empty class")
+            out.append("[" + "".join(parts) + "]")
+            i = j + 1
+            prev_quantifiable = True
+            continue
+        if c == "(":
+            if pattern.startswith("(?:", i):
+                out.append("(?:")
+                i += 3
+            elif i + 1 < n and pattern[i + 1] == "?":
+                raise Unsupported("group flag or lookaround")
+            else:
+                out.append("(")
+                i += 1
+            depth += 1
+            prev_quantifiable = False
+            continue
+        if c == ")":
+            if depth == 0:
+                raise Unsupported("unbalanced")
+            depth -= 1
+            out.append(")")
+            i += 1
+            prev_quantifiable = True
+            continue
+        if c in "*+?":
+            if not prev_quantifiable:
+                raise Unsupported("quantifier")
+            out.append(c)
+            i += 1
+            if i < n and pattern[i] == "?":
+                out.append("?")
+                i += 1
+            prev_quantifiable = False
+            continue
+        if c == "{":
+            m = re.match(r"\{(\d{1,4})(,(\d{0,4}))?\}", pattern[i:])
+            if not m or not prev_quantifiable:
+                raise Unsupported("brace")
+            if m.group(3) and int(m.group(3)) < int(m.group(1)):
+                raise Unsupported("brace range")
+            out.append(m.group(0))
+            i += len(m.group(0))
+            if i < n and pattern[i] == "?":
+                out.append("?")
+                i += 1
+            prev_quantifiable = False
+            continue
+        if c == "}" or c == "]":
+            raise Unsupported("stray bracket")
+        if c == "^":
+            out.append("^")
+            prev_quantifiable = False
+        elif c == "$":
+            out.append("\\Z")
+            prev_quantifiable = False
+        elif c == "|":
+            out.append("|")
+            prev_quantifiable = False
+        elif c == ".":
+            out.append("[^\\n\\r\\u2028\\u2029]")
+            prev_quantifiable = True
+        else:
+            out.append(re.escape(c))
+            prev_quantifiable = True
+        i += 1
+    if depth:
+        raise Unsupported("unbalanced")
+    translated = "".join(out)
+    re.compile(translated)
+    return translated
+
+
+def _all_of_patterns(patterns: list[str]) -> str:
+    if len(patterns) == 1:
+        return patterns[0]
+    return "^" + "".join(f"(?=[\\s\\S]*?(?:{p}))" for p in patterns)
+
+
+# ------------------------------------------------------------------------------------------------ schemas
+
+
+def _exact(value: Any) -> Fraction:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Unsupported("non-numeric bound")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise Unsupported("infinite bound")
+    return Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
+
+
+def _short(value: Fraction) -> bool:
+    """Whether a bound has a decimal form of at most MULTIPLE_OF_DIGITS significant digits."""
+    if value == 0:
+        return True
+    num, den = value.numerator, value.denominator
+    twos = fives = 0
+    while den % 2 == 0:
+        den //= 2
+        twos += 1
+    while den % 5 == 0:
+        den //= 5
+        fives += 1
+    if den != 1:
+        return False  # not a finite decimal
+    digits = str(abs(num) * 2 ** (max(twos, fives) - twos) * 5 ** (max(twos, fives) - fives)).rstrip("0")
+    return len(digits) <= MULTIPLE_OF_DIGITS
+
+
+class _Compiler:
+    def __init__(self, draft: str):
+        self.draft = draft
+        self.names = itertools.count()
+        self.checks: list[tuple[tuple[str, ...], Callable[[Any], bool]]] = []
+        self.screen = False
+
+    def node(self, schema: Any, path: tuple[str, ...] | None) -> Any:
+        """The msgspec type for `schema`. `path`: attribute path from the root Struct when the value is
+        reachable through Struct attributes only (post-decode checks can be placed there), else None."""
+        if schema is True or schema == {}:
+            import msgspec
+
+            return msgspec.Raw
+        if not isinstance(schema, dict):
+            raise Unsupported("boolean false schema")
+        keys = set(schema) - ANNOTATIONS
+        if "anyOf" in keys or "oneOf" in keys:
+            return self.alternatives(schema, keys, path)
+        if "enum" in keys or "const" in keys:
+            return self.enum(schema, keys)
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            if not kind or len(set(kind)) != len(kind):
+                raise Unsupported("type list")
+            if len(kind) == 1:
+                return self.node({**schema, "type": kind[0]}, path)
+            # Each branch keeps only its own type's keywords (maxLength says nothing about null).
+            branches = [{k: v for k, v in schema.items() if k in KIND_KEYS.get(t, set())} | {"type": t}
+                        for t in kind]
+            if set(schema) - ANNOTATIONS - {"type"} - set().union(*(KIND_KEYS.get(t, set()) for t in kind)):
+                raise Unsupported("keywords beside a type list")
+            return self.union(branches, path)
+        if kind is None:
+            raise Unsupported("a schema without a single type")
+        handler = {"object": self.obj, "array": self.array, "string": self.string, "integer": self.integer,
+                   "number": self.number, "boolean": self.boolean, "null": self.null}.get(kind)
+        if handler is None:
+            raise Unsupported(f"type {kind!r}")
+        return handler(schema, keys, path)
+
+    def only(self, keys: set[str], allowed: set[str]) -> None:
+        extra = keys - allowed - {"type"}
+        if extra:
+            raise Unsupported(f"keywords {sorted(extra)}")
+
+    def alternatives(self, schema: dict[str, Any], keys: set[str], path: tuple[str, ...] | None) -> Any:
+        word = "anyOf" if "anyOf" in keys else "oneOf"
+        if keys != {word}:
+            raise Unsupported("anyOf/oneOf beside other keywords")
+        branches = schema[word]
+        if not isinstance(branches, list) or not branches:
+            raise Unsupported("anyOf/oneOf")
+        if word == "oneOf":
+            kinds = [b.get("type") if isinstance(b, dict) else None for b in branches]
+            numeric = sum(k in ("integer", "number") for k in kinds)
+            if None in kinds or len(set(kinds)) != len(kinds) or numeric > 1:
+                # Branches that may overlap: "exactly one" is not "at least one".
+                raise Unsupported("oneOf with branches that may overlap")
+        return self.union(branches, path)
+
+    def union(self, branches: list[Any], path: tuple[str, ...] | None) -> Any:
+        by_kind: dict[str, list[Any]] = {}
+        for b in branches:
+            if not isinstance(b, dict) or not isinstance(b.get("type"), str):
+                raise Unsupported("union branch without a single type")
+            by_kind.setdefault("number" if b["type"] in ("integer", "number") else b["type"], []).append(b)
+        types = []
+        for kind, group in by_kind.items():
+            if len(group) > 1:
+                # Several branches of one kind: take a branch that accepts every value of that kind, if any.
+                loose = [b for b in group if b["type"] == "number" and set(b) - ANNOTATIONS == {"type"}]
+                if not loose:
+                    raise Unsupported("several branches of one type")
+                group = loose[:1]
+            if kind in ("object", "array"):
+                raise Unsupported("union of containers")
+            types.append(self.node(group[0], None))
+        return Union[tuple(types)]  # noqa: UP007 - a runtime union of msgspec types
+
+    def enum(self, schema: dict[str, Any], keys: set[str]) -> Any:
+        values = list(schema["enum"]) if "enum" in keys else [schema["const"]]
+        if "enum" in keys and "const" in keys:
+            raise Unsupported("enum and const")
+        kind = schema.get("type")
+        self.only(keys, {"enum", "const"})
+        if values and all(isinstance(v, str) for v in values) and kind in (None, "string"):
+            return Literal[tuple(values)]  # type: ignore[valid-type]
+        if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values) \
+                and kind in (None, "integer", "number") and all(abs(v) < 2**63 for v in values):
+            return Literal[tuple(values)]  # type: ignore[valid-type]
+        raise Unsupported("enum of other values")
+
+    def obj(self, schema: dict[str, Any], keys: set[str], path: tuple[str, ...] | None) -> Any:
+        import msgspec
+
+        self.only(keys, {"properties", "required", "additionalProperties"})
+        properties = schema.get("properties", {})
+        required = schema.get("required", [])
+        additional = schema.get("additionalProperties", True)
+        if not isinstance(properties, dict) or not isinstance(required, list):
+            raise Unsupported("properties/required")
+        if not properties and isinstance(additional, dict) and "required" not in keys:
+            return dict[str, self.node(additional, None)]
+        if additional not in (True, False, {}):
+            raise Unsupported("additionalProperties schema beside properties")
+        fields: list[Any] = []
+        rename: dict[str, str] = {}
+        names = list(properties) + [r for r in required if r not in properties]
+        if len(set(names)) != len(names) or not all(isinstance(n, str) for n in names):
+            raise Unsupported("property names")
+        for index, prop in enumerate(names):
+            attr = f"f{index}"
+            rename[attr] = prop
+            sub_path = None if path is None else (*path, attr)
+            t = self.node(properties[prop], sub_path) if prop in properties else msgspec.Raw
+            if prop in required:
+                fields.append((attr, t))
+            else:
+                fields.append((attr, Union[t, msgspec.UnsetType], msgspec.UNSET))  # noqa: UP007
+        return msgspec.defstruct(f"Fast{next(self.names)}", fields, rename=rename, kw_only=True,
+                                 forbid_unknown_fields=additional is False)
+
+    def array(self, schema: dict[str, Any], keys: set[str], path: tuple[str, ...] | None) -> Any:
+        import msgspec
+
+        self.only(keys, {"items", "minItems", "maxItems", "uniqueItems"})
+        items = schema.get("items", True)
+        if isinstance(items, list):
+            raise Unsupported("tuple items")
+        item = self.node(items, None)
+        meta = {}
+        if "minItems" in keys:
+            meta["min_length"] = int(schema["minItems"])
+        if "maxItems" in keys:
+            meta["max_length"] = int(schema["maxItems"])
+        if schema.get("uniqueItems") is True:
+            scalar = isinstance(items, dict) and items.get("type") in ("string", "integer", "number", "boolean")
+            if path is None or not scalar:
+                raise Unsupported("uniqueItems here")
+            self.checks.append((path, lambda v: len(set(v)) == len(v)))
+        t = list[item]
+        return Annotated[t, msgspec.Meta(**meta)] if meta else t
+
+    def string(self, schema: dict[str, Any], keys: set[str], path: tuple[str, ...] | None) -> Any:
+        import msgspec
+
+        self.only(keys, {"minLength", "maxLength", "pattern", "format"})
+        meta: dict[str, Any] = {}
+        if "minLength" in keys:
+            meta["min_length"] = int(schema["minLength"])
+        if "maxLength" in keys:
+            meta["max_length"] = int(schema["maxLength"])
+        patterns = []
+        if "pattern" in keys:
+            patterns.append(translate_pattern(schema["pattern"]))
+        if "format" in keys:
+            fmt = schema["format"]
+            if fmt not in FORMATS:
+                raise Unsupported(f"format {fmt!r}")
+            patterns.append(FORMATS[fmt])
+        if patterns:
+            meta["pattern"] = _all_of_patterns(patterns)
+        return Annotated[str, msgspec.Meta(**meta)] if meta else str
+
+    def integer(self, schema: dict[str, Any], keys: set[str], path: tuple[str, ...] | None) -> Any:
+        import msgspec
+
+        self.only(keys, {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"})
+        low, high = self.bounds(schema, keys)
+        meta: dict[str, Any] = {}
+        if low is not None:
+            exclusive, value = low
+            meta["ge"] = math.floor(value) + 1 if exclusive else math.ceil(value)
+        if high is not None:
+            exclusive, value = high
+            meta["le"] = math.ceil(value) - 1 if exclusive else math.floor(value)
+        if "multipleOf" in keys:
+            d = _exact(schema["multipleOf"])
+            if d <= 0:
+                raise Unsupported("multipleOf")
+            # An integer x is a multiple of p/q (reduced) exactly when p divides x.
+            if d.numerator != 1:
+                meta["multiple_of"] = d.numerator
+        for k in ("ge", "le"):
+            if k in meta and abs(meta[k]) >= 2**63:
+                raise Unsupported("bound beyond 64 bits")
+        return Annotated[int, msgspec.Meta(**meta)] if meta else int
+
+    def number(self, schema: dict[str, Any], keys: set[str], path: tuple[str, ...] | None) -> Any:
+        import msgspec
+
+        self.only(keys, {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"})
+        low, high = self.bounds(schema, keys)
+        meta: dict[str, Any] = {}
+        # Strict float bounds are always sound: float(text) > float(bound) implies text >= bound (rounding
+        # is monotonic). An inclusive bound of at most MULTIPLE_OF_DIGITS significant digits may be taken
+        # inclusively: a text that rounds onto it without being it shows as a run of zeros or nines, which
+        # the screen (may_round_to_a_short_number) sends to the reference engine.
+        if low is not None:
+            exclusive, value = low
+            if not exclusive and _short(value):
+                self.screen = True
+                meta["ge"] = float(value)
+            else:
+                meta["gt"] = float(value)
+        if high is not None:
+            exclusive, value = high
+            if not exclusive and _short(value):
+                self.screen = True
+                meta["le"] = float(value)
+            else:
+                meta["lt"] = float(value)
+        if "multipleOf" in keys:
+            d = _exact(schema["multipleOf"])
+            k = d.denominator.bit_length() - 1
+            if d <= 0 or d.denominator != 1 << k or k > MAX_BINARY_FRACTION_BITS:
+                raise Unsupported("multipleOf that is not m/2^k")
+            # fmod on floats is exact for such divisors, and a multiple below `limit` has at most
+            # MULTIPLE_OF_DIGITS significant digits: the float is then the text unless the screen
+            # (may_round_to_a_short_number) sees a longer text that rounds to it.
+            self.screen = True
+            meta["multiple_of"] = float(d)
+            limit = float(10 ** (MULTIPLE_OF_DIGITS - k))
+            if meta.get("le", limit) >= limit:
+                meta.pop("le", None)
+                meta["lt"] = min(meta.get("lt", limit), limit)
+            if meta.get("ge", -limit) <= -limit:
+                meta.pop("ge", None)
+                meta["gt"] = max(meta.get("gt", -limit), -limit)
+        return Annotated[float, msgspec.Meta(**meta)] if meta else float
+
+    def bounds(self, schema: dict[str, Any], keys: set[str]) -> tuple[Any, Any]:
+        """((exclusive, Fraction) | None, same): the tightest lower and upper bound, by draft."""
+        lows: list[tuple[bool, Fraction]] = []
+        highs: list[tuple[bool, Fraction]] = []
+        if self.draft == "draft-04":
+            if "minimum" in keys:
+                lows.append((schema.get("exclusiveMinimum") is True, _exact(schema["minimum"])))
+            if "maximum" in keys:
+                highs.append((schema.get("exclusiveMaximum") is True, _exact(schema["maximum"])))
+        else:
+            if "minimum" in keys:
+                lows.append((False, _exact(schema["minimum"])))
+            if "exclusiveMinimum" in keys:
+                lows.append((True, _exact(schema["exclusiveMinimum"])))
+            if "maximum" in keys:
+                highs.append((False, _exact(schema["maximum"])))
+            if "exclusiveMaximum" in keys:
+                highs.append((True, _exact(schema["exclusiveMaximum"])))
+        low = max(lows, key=lambda b: (b[1], b[0])) if lows else None
+        high = min(highs, key=lambda b: (b[1], not b[0])) if highs else None
+        return low, high
+
+    def boolean(self, schema: dict[str, Any], keys: set[str], path: tuple[str, ...] | None) -> Any:
+        self.only(keys, set())
+        return bool
+
+    def null(self, schema: dict[str, Any], keys: set[str], path: tuple[str, ...] | None) -> Any:
+        self.only(keys, set())
+        return None
+
+
+def compile_fast_path(schema: Any, draft: str) -> FastPath | None:
+    """The fast path of `schema`, or None when it uses anything the fast path cannot judge exactly."""
+    import msgspec
+
+    compiler = _Compiler(draft)
+    try:
+        t = compiler.node(schema, ())
+        decoder = msgspec.json.Decoder(t)
+    except (Unsupported, TypeError, ValueError, re.error, RecursionError):
+        return None
+    return FastPath(decoder, compiler.checks, compiler.screen)

@@ -1,0 +1,323 @@
+"""The fast path of JSON Schema validation (ml_infra/contracts/fastpath.py) never accepts what the reference
+engine rejects: proven differentially over the official JSON Schema test suite and over generated JSON lines
+that aim at the edges (numbers at, just beyond and textually near their bounds, long and exponent number
+texts, pattern and format near-misses, wrong types, missing and extra properties, duplicates)."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import math
+import sys
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ml_infra.contracts.engine import compile_reference, loads_exact
+from ml_infra.contracts.fastpath import FORMATS, Unsupported, compile_fast_path, translate_pattern
+from ml_infra.contracts.validate import JsonRecordValidator
+
+ROOT = Path(__file__).resolve().parents[2]
+SUITE = ROOT.parent / "shared" / "peer-suites" / "json-schema-test-suite" / "tests" / "draft7"
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_validate", ROOT / "bench" / "bench_validate.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _bench()
+
+
+@pytest.mark.skipif(not SUITE.is_dir(), reason=f"the official JSON-Schema-Test-Suite is not at {SUITE}")
+def test_the_fast_path_accepts_no_case_of_the_official_suite_that_must_be_rejected():
+    from decimal import Decimal
+
+    suite_script = ROOT / "scripts" / "json_schema_suite.py"
+    spec = importlib.util.spec_from_file_location("json_schema_suite", suite_script)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    compiled = accepted = 0
+    for path in sorted(SUITE.rglob("*.json")):
+        for group in json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal):
+            schema = json.loads(module.exact_dumps(group["schema"]))
+            fast = compile_fast_path(schema, "draft-07")
+            if fast is None:
+                continue
+            compiled += 1
+            for test in group["tests"]:
+                line = module.exact_dumps(test["data"]).encode()
+                if fast.accepts(line):
+                    accepted += 1
+                    assert test["valid"], f"{path.name}: {group['description']} / {test['description']}"
+    # The fast path is really exercised, not skipped (most suite schemas have no single `type`, which the fast
+    # path needs, and run on the reference engine only).
+    assert compiled >= 30 and accepted >= 40, (compiled, accepted)
+
+
+# ------------------------------------------------------------------------------------------------ generators
+
+
+def _number_texts(low: Any, high: Any, step: Any, integer: bool) -> st.SearchStrategy[str]:
+    anchors = [Fraction(0), Fraction(1), Fraction(-1)]
+    for b in (low, high):
+        if b is not None:
+            anchors.append(Fraction(repr(b)) if isinstance(b, float) else Fraction(b))
+    texts: list[st.SearchStrategy[str]] = []
+    for a in anchors:
+        f = float(a)
+        texts.append(st.sampled_from([
+            repr(f), repr(math.nextafter(f, math.inf)), repr(math.nextafter(f, -math.inf)),
+            f"{f!r}00000000000000001" if "." in repr(f) else f"{f!r}.00000000000000001",
+            f"{f - 1e-9:.17f}", str(int(a)) if a.denominator == 1 else repr(f),
+            f"{f!r}e0", f"{int(a)}.0" if a.denominator == 1 else repr(f),
+        ]))
+    if step is not None:
+        s = Fraction(repr(step)) if isinstance(step, float) else Fraction(step)
+        texts.append(st.integers(-400, 400).map(lambda k, s=s: _decimal_text(k * s)))
+        texts.append(st.integers(-400, 400).map(lambda k, s=s: _longer(_decimal_text(k * s))))
+    texts.append(st.sampled_from(["1e-400", "-1e-330", "1e400", "2.5e-1", "18446744073709551617", "-0", "-0.0",
+                                  "0.1", "1E+2", "99999999999999999999"]))
+    texts.append(st.integers(-(2**70), 2**70).map(str))
+    if not integer:
+        texts.append(st.floats(allow_nan=False, allow_infinity=False).map(repr))
+    return st.one_of(texts)
+
+
+def _longer(text: str) -> str:
+    """The same number written with a 1 in the 17th significant place: a float cannot tell them apart."""
+    return text + "00000000000000001" if "." in text else text + ".0000000000000001"
+
+
+def _decimal_text(value: Fraction) -> str:
+    if value.denominator == 1:
+        return str(value.numerator)
+    from decimal import Decimal
+
+    return str(Decimal(value.numerator) / Decimal(value.denominator))
+
+
+def _string_values(node: dict[str, Any]) -> st.SearchStrategy[str]:
+    options: list[st.SearchStrategy[str]] = [st.text(max_size=12)]
+    patterns = []
+    if "pattern" in node:
+        with contextlib.suppress(Unsupported):
+            patterns.append(translate_pattern(node["pattern"]))
+    if node.get("format") in FORMATS:
+        patterns.append(FORMATS[node["format"]])
+        options.append(st.sampled_from(["2024-02-29T12:00:00Z", "2024-05-01t12:00:00z", "2024-05-01T23:59:60Z",
+                                        "2024-05-01", "2024-02-30", "10.0.0.1", "10.0.0.01", "1.2.3.4\n",
+                                        "4B6F1D1E-2C1A-4E0B-9A53-1F5B7A2C9D10", "2024-05-01T12:00:00+24:00",
+                                        "\u0662\u0660\u0662\u0664-05-01"]))
+    for p in patterns:
+        base = st.from_regex(p, fullmatch=False)
+        options += [base, base.map(lambda s: s + "\n"), base.map(lambda s: s[:-1] if s else "x"),
+                    base.map(lambda s: "\u0661" + s)]
+    for key in ("maxLength", "minLength"):
+        if key in node:
+            n = int(node[key])
+            options.append(st.sampled_from([n - 1, n, n + 1]).map(lambda k: "a" * max(k, 0)))
+            options.append(st.sampled_from([n, n + 1]).map(lambda k: "\U0001F600" * max(k, 0)))
+    return st.one_of(options)
+
+
+def _clean_number(node: dict[str, Any], integer: bool) -> st.SearchStrategy[str]:
+    low = node.get("minimum", node.get("exclusiveMinimum", -1000))
+    high = node.get("maximum", node.get("exclusiveMaximum", 1000))
+    step = node.get("multipleOf", 1 if integer else None)
+    lo, hi = Fraction(repr(low)) if isinstance(low, float) else Fraction(low), \
+        Fraction(repr(high)) if isinstance(high, float) else Fraction(high)
+    if step is None:
+        return st.integers(0, 1000).map(lambda k: repr(float(lo + (hi - lo) * k / 1000)))
+    s = Fraction(repr(step)) if isinstance(step, float) else Fraction(step)
+    k_lo, k_hi = math.ceil(lo / s), math.floor(hi / s)
+    if k_lo > k_hi:
+        return st.just("0")
+    return st.integers(k_lo, min(k_hi, k_lo + 10_000)).map(lambda k: _decimal_text(k * s))
+
+
+@st.composite
+def json_text(draw: st.DrawFn, node: Any, depth: int = 0, edgy: bool | None = None) -> str:
+    """JSON text aimed at the edges of `node` (edgy) or mostly valid (clean), decided once per document."""
+    if edgy is None:
+        edgy = draw(st.booleans())
+    if not edgy:
+        return draw(clean_text(node, depth))
+    if depth > 6 or node is True or node == {} or not isinstance(node, dict):
+        return draw(st.sampled_from(["null", "1", '"x"', "[]", "{}"]))
+    if draw(st.integers(0, 30)) == 0:  # a value of another type
+        return draw(st.sampled_from(["null", "true", "1", "1.5", '"s"', "[]", "{}", '"1"']))
+    if "enum" in node or "const" in node:
+        values = node.get("enum", [node.get("const")])
+        return draw(st.one_of(st.sampled_from(values).map(json.dumps),
+                              st.sampled_from(["1.0", '"other"', "null", json.dumps(str(values[0]).upper())])))
+    for word in ("anyOf", "oneOf"):
+        if word in node:
+            return draw(json_text(draw(st.sampled_from(node[word])), depth + 1, edgy))
+    kind = node.get("type")
+    if isinstance(kind, list):
+        kind = draw(st.sampled_from(kind))
+    if kind == "object":
+        props = node.get("properties", {})
+        required = set(node.get("required", []))
+        parts = []
+        for name, sub in props.items():
+            if name in required and draw(st.integers(0, 40)) == 0:
+                continue  # a required property missing
+            if name in required or draw(st.booleans()):
+                parts.append(json.dumps(name) + ":" + draw(json_text(sub, depth + 1, edgy)))
+        extra = node.get("additionalProperties", True)
+        if draw(st.integers(0, 8)) == 0 or (isinstance(extra, dict) and not props):
+            for i in range(draw(st.integers(1, 3))):
+                sub = extra if isinstance(extra, dict) else True
+                parts.append(json.dumps(f"extra{i}") + ":" + draw(json_text(sub, depth + 1, edgy)))
+        if parts and draw(st.integers(0, 15)) == 0:
+            parts.append(parts[0])  # a duplicate key
+        return "{" + ",".join(parts) + "}"
+    if kind == "array":
+        hi = min(int(node.get("maxItems", 4)) + 1, 6)
+        n = draw(st.integers(max(int(node.get("minItems", 0)) - 1, 0), max(hi, 0)))
+        items = [draw(json_text(node.get("items", True), depth + 1, edgy)) for _ in range(n)]
+        if items and node.get("uniqueItems") and draw(st.booleans()):
+            items.append(items[0])
+        return "[" + ",".join(items) + "]"
+    if kind == "string":
+        return json.dumps(draw(_string_values(node)))
+    if kind in ("integer", "number"):
+        low = node.get("minimum", node.get("exclusiveMinimum"))
+        high = node.get("maximum", node.get("exclusiveMaximum"))
+        return draw(_number_texts(low, high, node.get("multipleOf"), kind == "integer"))
+    if kind == "boolean":
+        return draw(st.sampled_from(["true", "false", "1"]))
+    if kind == "null":
+        return draw(st.sampled_from(["null", "0"]))
+    return draw(st.sampled_from(["null", "1", '"x"']))
+
+
+@st.composite
+def clean_text(draw: st.DrawFn, node: Any, depth: int = 0) -> str:
+    """Mostly valid JSON text for `node`, so that the fast path's accepting side is exercised."""
+    if node is True or node == {} or not isinstance(node, dict) or depth > 6:
+        return "null"
+    if "enum" in node or "const" in node:
+        return json.dumps(draw(st.sampled_from(node.get("enum", [node.get("const")]))))
+    for word in ("anyOf", "oneOf"):
+        if word in node:
+            return draw(clean_text(draw(st.sampled_from(node[word])), depth + 1))
+    kind = node.get("type")
+    if isinstance(kind, list):
+        kind = draw(st.sampled_from(kind))
+    if kind == "object":
+        props, required = node.get("properties", {}), set(node.get("required", []))
+        parts = [json.dumps(k) + ":" + draw(clean_text(v, depth + 1)) for k, v in props.items()
+                 if k in required or draw(st.booleans())]
+        extra = node.get("additionalProperties", True)
+        if isinstance(extra, dict) and not props:
+            parts += [json.dumps(f"k{i}") + ":" + draw(clean_text(extra, depth + 1)) for i in range(2)]
+        return "{" + ",".join(parts) + "}"
+    if kind == "array":
+        lo = int(node.get("minItems", 0))
+        n = draw(st.integers(lo, max(lo, min(int(node.get("maxItems", 3)), 3))))
+        items = node.get("items", True)
+        if node.get("uniqueItems"):
+            values = draw(st.lists(st.integers(0, 10**6), min_size=n, max_size=n, unique=True))
+            return json.dumps([str(v) if items.get("type") == "string" else v for v in values])
+        return "[" + ",".join(draw(clean_text(items, depth + 1)) for _ in range(n)) + "]"
+    if kind == "string":
+        pats = []
+        if "pattern" in node:
+            with contextlib.suppress(Unsupported):
+                pats.append(translate_pattern(node["pattern"]))
+        if node.get("format") in FORMATS:
+            pats = [FORMATS[node["format"]]]
+        lo, hi = int(node.get("minLength", 0)), int(node.get("maxLength", 12))
+        value = draw(st.from_regex(pats[0], fullmatch=True)) if pats else draw(
+            st.text(alphabet="abcxyz019-", min_size=lo, max_size=min(hi, 12)))
+        return json.dumps(value)
+    if kind in ("integer", "number"):
+        return draw(_clean_number(node, kind == "integer"))
+    if kind == "boolean":
+        return draw(st.sampled_from(["true", "false"]))
+    return "null"
+
+
+SCHEMAS = {
+    "nested": bench.nested_schema(),
+    "strings": bench.strings_schema(),
+    "numeric": bench.numeric_schema(6),
+    "training-record": bench.training_schema(),
+    "edges": {"type": "object", "properties": {
+        "n": {"type": "number", "minimum": 0, "maximum": 1, "multipleOf": 0.125},
+        "i": {"type": "integer", "exclusiveMinimum": 0.5, "maximum": 2**40, "multipleOf": 2.5},
+        "x": {"type": "number", "exclusiveMinimum": -0.001, "maximum": 3.141592653589793},
+        "u": {"type": "array", "items": {"type": "number"}, "uniqueItems": True},
+        "s": {"type": ["string", "null"], "pattern": "^a.c$|^[x-z]{2,3}\\d?$", "maxLength": 4},
+        "e": {"enum": [1, 2, 3]}, "d": {"type": "string", "format": "date"},
+        "o": {"type": "object", "additionalProperties": {"type": "integer", "maximum": 9}},
+    }},
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMAS))
+def test_the_fast_path_compiles_for_every_benchmark_schema(name: str):
+    assert compile_fast_path(SCHEMAS[name], "draft-07") is not None
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMAS))
+def test_generated_lines_get_the_reference_engines_verdict(name: str):
+    schema = SCHEMAS[name]
+    validator = JsonRecordValidator(name, schema)
+    reference = compile_reference(schema, "draft-07")
+    fast = validator.fast_path
+    assert fast is not None
+    seen = {"accepted": 0, "declined": 0}
+
+    @settings(max_examples=80, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+    @given(json_text(schema))
+    def check(text: str) -> None:
+        line = text.encode()
+        try:
+            expected = reference.is_valid(loads_exact(line))
+        except ValueError:
+            expected = False
+        if fast.accepts(line):
+            seen["accepted"] += 1
+            assert expected, f"fast path accepted a line the reference rejects: {text[:300]}"
+        else:
+            seen["declined"] += 1
+        assert (validator.validate_line(line) == []) is expected, text[:300]
+
+    check()
+    assert seen["accepted"] > 0 and seen["declined"] > 0, seen
+
+
+@pytest.mark.parametrize(("text", "bound_schema", "valid"), [
+    ("99.750000000000001", {"type": "number", "maximum": 99.75}, False),
+    ("-10.50000000000000001", {"type": "number", "minimum": -10.5}, False),
+    ("0.25000000000000001", {"type": "number", "multipleOf": 0.25}, False),
+    ("1e-400", {"type": "number", "multipleOf": 0.25}, False),
+    ("1e-400", {"type": "number", "exclusiveMinimum": 0}, True),
+    ("18446744073709551617", {"type": "integer", "maximum": 18446744073709551616}, False),
+    ("18446744073709551617", {"type": "integer", "maximum": 100}, False),
+    ('"2024-05-01T12:00:00Z\\n"', {"type": "string", "format": "date-time"}, False),
+    ('"abc\\n"', {"type": "string", "pattern": "^[a-z]+$"}, False),
+    ("1.0", {"type": "integer", "maximum": 3}, True),
+])
+def test_texts_that_a_float_or_python_regex_would_misjudge_get_the_exact_verdict(
+        text: str, bound_schema: dict, valid: bool):
+    validator = JsonRecordValidator("edge", bound_schema)
+    if validator.fast_path is not None and not valid:
+        assert not validator.fast_path.accepts(text.encode())
+    assert (validator.validate_line(text.encode()) == []) is valid
