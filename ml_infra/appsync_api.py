@@ -276,10 +276,19 @@ class ModelRegistryApi(pulumi.ComponentResource):
                 {"name": "updatedAt", "type": "S"},
                 {"name": VERSION_ORDER, "type": "S"},
             ],
-            local_secondary_indexes=[
-                {"name": VERSION_INDEX, "range_key": VERSION_ORDER, "projection_type": "ALL"},
-            ],
             global_secondary_indexes=[
+                # A global index, not a local one: DynamoDB adds a global index to an existing table in place,
+                # while a local index exists only from the table's creation (adding one replaces the table and
+                # its registry). Reads from it are eventually consistent: a version registered a moment ago may
+                # be missing from the very next listModels page; getModel reads the table itself.
+                {
+                    "name": VERSION_INDEX,
+                    "key_schemas": [
+                        {"attribute_name": PARTITION_KEY, "key_type": "HASH"},
+                        {"attribute_name": VERSION_ORDER, "key_type": "RANGE"},
+                    ],
+                    "projection_type": "ALL",
+                },
                 {
                     "name": STATUS_INDEX,
                     "key_schemas": [

@@ -302,13 +302,17 @@ def test_data_source_role_may_do_only_what_the_resolvers_do_on_the_table_its_ind
 def test_table_has_the_indexes_the_resolvers_query(stack: Evaluation):
     table = one(stack, TABLE).raw_inputs
     assert (table["hashKey"], table["rangeKey"]) == ("name", "version")  # getModel
-    indexes = {index["name"]: index for index in table["globalSecondaryIndexes"] + table["localSecondaryIndexes"]}
+    indexes = {index["name"]: index for index in table["globalSecondaryIndexes"]}
+    # Only global indexes: a local one cannot be added to the deployed table without replacing it.
+    assert "localSecondaryIndexes" not in table
     queried = {name for r in resolver_files() for name in re.findall(r"index: '(\w+)'", r.code)}
     assert queried == {STATUS_INDEX, VERSION_INDEX} and queried <= set(indexes)
     # listModels by name: the versions of one model in version order (registerModel writes versionOrder).
-    assert table["localSecondaryIndexes"] == [
-        {"name": VERSION_INDEX, "rangeKey": VERSION_ORDER, "projectionType": "ALL"}
+    assert indexes[VERSION_INDEX]["keySchemas"] == [
+        {"attributeName": "name", "keyType": "HASH"},
+        {"attributeName": VERSION_ORDER, "keyType": "RANGE"},
     ]
+    assert indexes[VERSION_INDEX]["projectionType"] == "ALL"
     assert indexes[STATUS_INDEX]["keySchemas"] == [
         {"attributeName": "status", "keyType": "HASH"},
         {"attributeName": "updatedAt", "keyType": "RANGE"},
