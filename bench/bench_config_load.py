@@ -2,9 +2,10 @@
 
 Three ways side by side, in one run, on the same server and data (N keys, default 40, one of them a secret):
 
-- `ModelConfigLoader` (this project): pointer + schema in one call, then the N keys at the versions the active
-  release names, ten per call; cached with a TTL; rollback = `ReleaseManager.rollback` (validation reads, then
-  ONE write of the pointer);
+- `ModelConfigLoader` (this project): pointer + schema in one call, the release document the pointer names
+  (checked against the pointer's digest), then the N keys at the versions the release names, ten per call;
+  cached with a TTL; rollback = `ReleaseManager.rollback` (validation reads, then ONE compare-and-swap of the
+  pointer);
 - Powertools `SSMProvider.get_parameters_by_name`: batched and cached, but no releases, so a rollback is writing
   the previous value of every key back (N writes, not atomic: readers can see a mix meanwhile);
 - one `GetParameter` per key, no cache; rollback as for Powertools.
@@ -45,6 +46,7 @@ from ml_infra.modelconfig.layout import (
     ReleasedKey,
     ReleaseDocument,
     parameter_name,
+    pointer_for,
     release_parameter_name,
     schema_parameter_name,
 )
@@ -99,11 +101,16 @@ def seed(client: Any, keys: int) -> tuple[dict[str, str], dict[str, str]]:
         model=MODEL,
         keys={k: ReleasedKey(version=v, ssm_type=schema[k].ssm_type) for k, v in versions.items()},
         created_by="pulumi",
-    ).model_dump_json()
-    for release in ("initial", "active"):
-        client.put_parameter(
-            Name=release_parameter_name(PROJECT, ENV, MODEL, release), Value=initial, Type="String", Tier="Advanced"
-        )
+    )
+    text = initial.model_dump_json()
+    client.put_parameter(
+        Name=release_parameter_name(PROJECT, ENV, MODEL, "initial"), Value=text, Type="String", Tier="Advanced"
+    )
+    client.put_parameter(
+        Name=release_parameter_name(PROJECT, ENV, MODEL, "active"),
+        Value=pointer_for(initial, text).model_dump_json(),
+        Type="String",
+    )
     return first, second
 
 
@@ -217,7 +224,7 @@ def run(url: str, keys: int, repeat: int) -> list[dict[str, Any]]:
     rollback = measure(repeat, write_back, calls)
     rows.append(row("one GetParameter per key", cold, warm, rollback, f"{keys} writes, not atomic"))
 
-    expected = math.ceil(keys / 10) + 1
+    expected = math.ceil(keys / 10) + 2
     assert rows[0]["cold_calls"] == expected, f"cold load made {rows[0]['cold_calls']} calls, not {expected}"
     return rows
 

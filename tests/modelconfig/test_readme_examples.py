@@ -1,7 +1,8 @@
-"""The README's model-configuration examples run as written from a fresh copy of the repository: start moto with
-the dummy credentials the README states, seed it with `ml-infra config seed`, run the loader example and the
-operator commands. The only change made to the text is the port (a free one instead of 5000), so that parallel
-test runs on one machine do not collide."""
+"""The model-configuration examples of README.md and docs/model-config.md run as written from a fresh copy of the
+repository: start moto with the dummy credentials the README states, seed it with `ml-infra config seed`, run the
+loader examples and the operator commands. The only changes made to the text: the port (a free one instead of
+5000), so that parallel test runs on one machine do not collide, and the README's `kill` of the server moved
+after the docs' examples."""
 
 from __future__ import annotations
 
@@ -19,10 +20,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def example(name: str, language: str) -> str:
-    """The fenced block of `language` after the marker `<!-- readme-example: NAME -->`."""
-    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
-    start = lines.index(f"<!-- readme-example: {name} -->")
+def example(name: str, language: str, document: str = "README.md", kind: str = "readme") -> str:
+    """The fenced block of `language` after the marker `<!-- KIND-example: NAME -->` in `document`."""
+    lines = (ROOT / document).read_text(encoding="utf-8").splitlines()
+    start = lines.index(f"<!-- {kind}-example: {name} -->")
     assert lines[start + 1] == f"```{language}", f"{name}: the marker must be followed by a {language} block"
     end = lines.index("```", start + 2)
     return "\n".join(lines[start + 2 : end]) + "\n"
@@ -55,7 +56,12 @@ def test_the_readme_config_examples_run_as_written_against_moto(fresh_copy: Path
         + "python - <<'PY'\n"
         + example("config-loader", "python")
         + "PY\n"
-        + example("config-operator", "bash")
+        + example("config-operator", "bash").replace("kill $MOTO_PID", "")
+        + "python - <<'PY'\n"
+        + example("config-loader", "python", "docs/model-config.md", "docs")
+        + "PY\n"
+        + example("config-commands", "bash", "docs/model-config.md", "docs")
+        + "kill $MOTO_PID\n"
     ).replace("5000", port)
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "ML_INFRA_"))}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -82,3 +88,5 @@ def test_the_readme_config_examples_run_as_written_against_moto(fresh_copy: Path
     assert "initial 0.82 False" in out  # the loader example's print
     assert "Activated model fraud-detector: initial -> r2" in out
     assert "Rolled back model fraud-detector: r2 -> initial" in out
+    assert "initial False None ssm\n0.82" in out  # the docs' loader example
+    assert "Activated model fraud-detector: initial -> r3" in out and "Retired r3 of model fraud-detector" in out
