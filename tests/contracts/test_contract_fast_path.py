@@ -321,3 +321,22 @@ def test_texts_that_a_float_or_python_regex_would_misjudge_get_the_exact_verdict
     if validator.fast_path is not None and not valid:
         assert not validator.fast_path.accepts(text.encode())
     assert (validator.validate_line(text.encode()) == []) is valid
+
+
+@pytest.mark.parametrize(("record", "valid"), [
+    ({"a": "x", "b": "y"}, True),
+    ({"a": "x\u0000y", "b": ""}, False),
+    ({"a": "x", "b": "y\u0000"}, False),
+    ({"a": "x\u0000", "b": "y"}, False),
+    ({"a": "xxx", "b": "y"}, False),
+    ({"a": "xx", "b": "yy"}, False),
+])
+def test_patterns_checked_together_cannot_slide_into_each_other(record: dict, valid: bool):
+    schema = {"type": "object", "required": ["a", "b"],
+              "properties": {"a": {"type": "string", "pattern": "^x.?$"}, "b": {"type": "string", "pattern": "^y?$"}}}
+    validator = JsonRecordValidator("nul", schema)
+    assert validator.fast_path is not None and len(validator.fast_path.segments) == 2
+    line = json.dumps(record).encode()
+    assert (validator.validate_line(line) == []) is (compile_reference(schema, "draft-07").is_valid(record))
+    if not valid:
+        assert not validator.fast_path.accepts(line)
