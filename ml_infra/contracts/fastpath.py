@@ -14,7 +14,9 @@ differentially over the official suite and generated records:
   ECMA-262 subset whose meaning Python's `re` shares (literals, classes, quantifiers, groups, alternation,
   anchors; `\\d` as `[0-9]`, `.` narrowed, `$` as `\\Z`); anything else in a pattern leaves the schema to the
   reference engine. `format` `date-time`, `date` and `uuid` as regular expressions that accept a subset of
-  what the reference accepts (no leap seconds, February 29 left to the reference);
+  what the reference accepts (no leap seconds, February 29 left to the reference). The anchored patterns of
+  a record's always-present strings are checked together: one match of `^X1\\x00X2...\\Z` over the values
+  joined by NUL, which no segment can match, so segments cannot slide into each other;
 - integers -> `int` (exact at any size; a JSON `1.0` is declined and judged by the reference), bounds exact;
 - numbers -> `float` with bounds: strict comparisons are sound whatever digits the text has (rounding is
   monotonic: `float(text) < float(bound)` implies `text <= bound`); an inclusive bound of at most 8
