@@ -50,6 +50,11 @@ FREE_TYPES: dict[str, str] = {
     "azure-native:resources:ResourceGroup": "a resource group is a container with no charge",
     "azure-native:appconfiguration:KeyValue": "key-values are part of the store; the store is billed",
     "azure-native:authorization:RoleAssignment": "Azure RBAC role assignments have no charge",
+    "aws:s3/bucketLogging:BucketLogging": "bucket setting; the log objects it writes are S3 storage",
+    "aws:wafv2/webAclAssociation:WebAclAssociation": "WAF bills the web ACL and its rules, not the association",
+    "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration": (
+        "WAF bills no logging configuration; the logs are billed where they are delivered (the log group)"
+    ),
     "gcp:kms/keyRing:KeyRing": "key rings have no charge; Cloud KMS bills key versions and operations",
     "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": "IAM bindings have no charge",
     "gcp:projects/service:Service": "enabling an API has no charge",
@@ -241,8 +246,8 @@ def _hours_factor(unit: str, assumptions: Assumptions) -> float:
 def _describe(price: Price, count: float, assumptions: Assumptions) -> str:
     quantity = f"{count:g} x " if count != 1 else ""
     if price.unit == "month":
-        return f"{quantity}${price.price:g}/month"
-    return f"{quantity}${price.price:g}/{price.unit} x {_hours_factor(price.unit, assumptions):g} {price.unit}s"
+        return f"{quantity}{_usd(price.price)}/month"
+    return f"{quantity}{_usd(price.price)}/{price.unit} x {_hours_factor(price.unit, assumptions):g} {price.unit}s"
 
 
 def _usage(prices: Iterable[Price], assumptions: Assumptions) -> tuple[UsagePrice, ...]:
@@ -343,6 +348,39 @@ def _crypto_key(context: _Context, r: Registration) -> ResourceCost:
     return _priced(context, r, protection, 1, f"1 active {protection} key version (each rotation adds one)")
 
 
+# AWS managed rule groups that carry a subscription and per-request fee of their own (the price file has none).
+PAID_WAF_RULE_GROUPS = frozenset(
+    {"AWSManagedRulesBotControlRuleSet", "AWSManagedRulesATPRuleSet", "AWSManagedRulesACFPRuleSet"}
+)
+
+
+def _web_acl(context: _Context, r: Registration) -> ResourceCost:
+    """A web ACL bills itself and each of its rules (a managed rule group counts as one rule) every month."""
+    rules = _inputs(r).get("rules") or []
+    paid = sorted(
+        group["name"]
+        for rule in rules
+        if isinstance(group := (rule.get("statement") or {}).get("managedRuleGroupStatement"), dict)
+        and (group.get("vendorName") != "AWS" or group.get("name") in PAID_WAF_RULE_GROUPS)
+    )
+    if paid:
+        return _priced(context, r, "web-acl", 0, "web ACL", unknown_reason=f"paid rule groups {', '.join(paid)}")
+    acl = _priced(context, r, "web-acl", 1, "1 web ACL")
+    per_rule = _priced(context, r, "rule", len(rules), f"{len(rules)} rules")
+    if not (acl.known and per_rule.known):
+        return acl if not acl.known else per_rule
+    return ResourceCost(
+        type=acl.type,
+        name=acl.name,
+        cloud=acl.cloud,
+        region=acl.region,
+        idle_monthly=(acl.idle_monthly or 0.0) + (per_rule.idle_monthly or 0.0),
+        basis=f"{acl.basis} + {per_rule.basis}",
+        usage=acl.usage,
+        sources=tuple(sorted({*acl.sources, *per_rule.sources})),
+    )
+
+
 def _endpoint(context: _Context, r: Registration) -> ResourceCost:
     """An endpoint bills what its configuration's variants run: serverless, or instances of a type, as many as
     autoscaling keeps at its minimum (the count an idle endpoint settles at)."""
@@ -380,6 +418,7 @@ PRICERS: dict[str, Callable[[_Context, Registration], ResourceCost]] = {
     "aws:appsync/graphQLApi:GraphQLApi": _graphql_api,
     "aws:dynamodb/table:Table": _dynamodb_table,
     "aws:sagemaker/endpoint:Endpoint": _endpoint,
+    "aws:wafv2/webAcl:WebAcl": _web_acl,
     "azure-native:appconfiguration:ConfigurationStore": _app_configuration,
     "gcp:kms/cryptoKey:CryptoKey": _crypto_key,
 }

@@ -22,7 +22,7 @@ from ml_infra.cost import (
     cost_report,
     render_comparison_markdown,
 )
-from ml_infra.preview import Evaluation, evaluate
+from ml_infra.preview import Evaluation, Registration, evaluate
 from ml_infra.pricing import PriceFile, load_prices
 
 runner = CliRunner()
@@ -180,3 +180,46 @@ def test_readme_shows_the_dev_and_prod_table_the_command_prints(project_dir: Pat
         app, ["cost", "--stack", "dev", "--compare", "prod", "--markdown", "--project-dir", str(project_dir)]
     )
     assert result.exit_code == 0 and result.stdout == match.group(1)
+
+
+def _registration(type_token: str, name: str, inputs: dict) -> Registration:
+    return Registration(
+        urn=f"urn:pulumi:test::ml-infra::{type_token}::{name}",
+        id=f"{name}-id",
+        type=type_token,
+        name=name,
+        parent=None,
+        custom=True,
+        protect=False,
+        provider=None,
+        ignore_changes=[],
+        raw_inputs=inputs,
+    )
+
+
+def _rule(group: str | None) -> dict:
+    if group is None:
+        return {"name": "rate-limit-per-ip", "statement": {"rateBasedStatement": {"limit": 1000}}}
+    return {"name": group, "statement": {"managedRuleGroupStatement": {"vendorName": "AWS", "name": group}}}
+
+
+def test_a_web_acl_costs_its_own_month_plus_one_per_rule_and_paid_rule_groups_are_unknown():
+    free_groups = ["AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"]
+    acl = _registration("aws:wafv2/webAcl:WebAcl", "api-acl", {"rules": [_rule(None), *map(_rule, free_groups)]})
+    association = _registration("aws:wafv2/webAclAssociation:WebAclAssociation", "api-acl-association", {})
+    report = cost_report(Evaluation("ml-infra", "test", [acl, association], {}))
+    # By hand from prices.yaml: $5.00 for the web ACL and $1.00 for each of its 3 rules.
+    (priced,) = report.resources
+    assert priced.idle_monthly == 8.00 and report.free == [(association.type, association.name)]
+    assert report.usage_monthly_estimate == pytest.approx(0.06)  # 100,000 requests at $0.60 per million
+
+    bot = _registration("aws:wafv2/webAcl:WebAcl", "bot-acl", {"rules": [_rule("AWSManagedRulesBotControlRuleSet")]})
+    (unknown,) = cost_report(Evaluation("ml-infra", "test", [bot], {})).unknown
+    assert "AWSManagedRulesBotControlRuleSet" in unknown.basis
+
+
+def test_the_price_file_refuses_two_idle_prices_for_the_same_thing():
+    full = load_prices()
+    kms = next(p for p in full.prices if p.resource_type == "aws:kms/key:Key" and p.kind == "idle")
+    with pytest.raises(ValueError, match="two prices for"):
+        PriceFile(currency="USD", prices=[kms, kms.model_copy(update={"unit": "hour"})])

@@ -61,9 +61,12 @@ class PriceFile(_Strict):
 
     @model_validator(mode="after")
     def _no_duplicates(self) -> PriceFile:
+        # One idle price per type, variant and region (the report multiplies exactly one); usage prices may
+        # differ by unit (per request, per GB).
         seen: set[tuple[str, str | None, str, str, str]] = set()
         for price in self.prices:
-            key = (price.resource_type, price.variant, price.kind, price.unit, price.region)
+            unit = price.unit if price.kind == "usage" else ""
+            key = (price.resource_type, price.variant, price.kind, unit, price.region)
             if key in seen:
                 raise ValueError(f"two prices for {key}")
             seen.add(key)
