@@ -2,12 +2,13 @@
 
 The backend-agnostic core of the application side (the store's primitives come from a `backend.ConfigBackend`,
 `ssm.SsmBackend` by default). A load reads the active-release pointer and the declared schema in one backend
-read (SSM: one `GetParameters` call), then every key at the exact version the active release names (SSM:
-`name:version` selectors, ten per call). A cold load of N keys on SSM therefore costs ceil(N/10) + 1 calls.
+read (SSM: one `GetParameters` call), then the release document the pointer names (checked against the
+pointer's digest: `layout.verify_release`), then every key at the exact version the release names (SSM:
+`name:version` selectors, ten per call). A cold load of N keys on SSM therefore costs ceil(N/10) + 2 calls.
 Within the time-to-live nothing is called; after it, one read of the pointer and, if the release did not change,
-nothing else: a key version never changes, so fetched versions are kept (for the current and the previous
-release, so a rollback costs one call too). Because every key is read at the version one release names, an
-application never sees a mix of two releases.
+nothing else: a key version never changes, so fetched versions are kept, and release documents too (for the
+current and the previous release, so a rollback costs one call too). Because every key is read at the version
+one release names, an application never sees a mix of two releases.
 
 Guarantees kept here, whatever the store: typing and validation against the schema; a deadline per load that
 holds whatever the network does (the fetch runs on its own thread; the caller waits at most the deadline,

@@ -104,7 +104,9 @@ class ActivationResult:
     changed: bool
     activated_by: str | None = None
     activated_at: str | None = None
-    pointer_version: int | None = None
+    # The pointer's revision after the write: SSM's parameter version (an int); a backend whose revisions are
+    # not numbers (an ETag) reports its own.
+    pointer_version: int | str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,8 @@ class HistoryEntry:
     """One activation: a version of the pointer parameter. `modified_by`/`modified_at` are SSM's own record;
     `activated_by` is the identity the library wrote into the document (absent for Pulumi's first deployment)."""
 
+    # SSM's version of the pointer parameter; for a backend whose revisions are not numbers, the position in
+    # the pointer's history (1 = oldest kept).
     pointer_version: int
     release_id: str
     action: str
@@ -301,11 +305,12 @@ class ReleaseManager:
         """Activations of the model, newest first (SSM keeps the last 100 pointer versions; CloudTrail has all)."""
         versions = self._pointer_history(model)
         entries: list[HistoryEntry] = []
-        for version in versions:
+        # The backend returns the pointer's revisions oldest first (ConfigBackend.pointer_history).
+        for position, version in enumerate(versions, 1):
             release_id, created_by, activation, problem = self._read_pointer_version(version.text)
             entries.append(
                 HistoryEntry(
-                    pointer_version=int(version.revision),
+                    pointer_version=version.revision if isinstance(version.revision, int) else position,
                     release_id=release_id,
                     action="corrupt" if problem else activation.action if activation else "deployed",
                     modified_at=version.modified_at.isoformat() if version.modified_at else None,
@@ -318,7 +323,6 @@ class ReleaseManager:
         # What was active before a write is the release of the revision just before it: the store orders the
         # pointer's writes, so this holds even when two activations raced and one document recorded a stale
         # previous release.
-        entries.sort(key=lambda e: e.pointer_version)
         for index in range(1, len(entries)):
             older, newer = entries[index - 1], entries[index]
             if newer.previous_release_id != older.release_id:
@@ -516,7 +520,7 @@ class ReleaseManager:
             # Another write landed between our read and our write: the true previous release is the one written
             # just before ours.
             previous = next(
-                (e.previous_release_id for e in self.history(model) if e.pointer_version == int(swap.revision)),
+                (e.previous_release_id for e in self.history(model) if e.pointer_version == swap.revision),
                 previous,
             )
         return ActivationResult(
@@ -527,7 +531,7 @@ class ReleaseManager:
             changed=True,
             activated_by=activation.activated_by,
             activated_at=activation.activated_at,
-            pointer_version=int(swap.revision),
+            pointer_version=swap.revision,
         )
 
     def rollback(
