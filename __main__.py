@@ -94,6 +94,8 @@ if providers.azure is not None and config.azure is not None:
             models=config.models,
             tags=config.standard_tags(),
             protect=protect,
+            operator_principal_ids=config.azure.operator_principal_ids,
+            application_principal_ids=config.azure.application_principal_ids,
         ),
         opts=with_provider(providers.azure),
     )

@@ -10,6 +10,16 @@ Because local auth is off, the key-values are written through the store's data-p
 deployer's own Azure AD identity ("Pass-through"), which needs the App Configuration Data Owner role: the
 component grants it to the identity running `pulumi up`, on this store only.
 
+For run-time configuration (`ml_infra.modelconfig.azure_appconfig`, `ml-infra config --backend azure`) the
+component also seeds each model's declared schema (`_schema:<model>`, the same document as SSM's `_schema`) and
+grants the data-plane roles to the principals the stack names: App Configuration Data Owner to operators, Data
+Reader to applications. App Configuration RBAC is store-wide: there is no per-key or per-label role, so an
+operator of one model can change every model in the store (use one store per trust boundary). The first release
+is cut by `ml-infra config release` (a snapshot: azure-native has no snapshot resource, and a release is a
+run-time act, not a deployment), then `ml-infra config activate` writes the pointer. Pulumi owns which keys
+exist and the schema; a key's value, content type and tags belong to the run time after the first deployment
+(`ignore_changes`), so the next `pulumi up` never reverts a `ml-infra config set`.
+
 GCP (`VertexStores`): a Cloud KMS key ring and rotating key created by the stack, granted to the Vertex AI
 service agent, encrypting a Vertex AI metadata store (lineage of models, datasets and runs) and a Vertex AI
 feature online store (the current Feature Store; the legacy `AiFeatureStore` is not used), which a stack can
@@ -19,17 +29,23 @@ leave out (`gcp.featureOnlineStore.enabled`).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_azure_native as azure_native
 import pulumi_gcp as gcp
 
+from ml_infra.modelconfig.layout import ModelSchema
 from ml_infra.stack_config import FeatureOnlineStoreSettings, ModelConfig, ParameterConfig
 
 # Built-in Azure role "App Configuration Data Owner": read and write key-values through the data plane.
 APP_CONFIGURATION_DATA_OWNER_ROLE = "5ae67dd6-50cb-40e7-96ff-dc2bfa4b606b"
+# Built-in Azure role "App Configuration Data Reader": read key-values and snapshots through the data plane.
+APP_CONFIGURATION_DATA_READER_ROLE = "516239f1-63e1-4d78-a4de-a74fb236a071"
+# A key-value's value, content type and tags are the run time's after the first deployment (`ml-infra config
+# set` writes them, with a version tag); Pulumi keeps owning the key's existence.
+RUNTIME_OWNED_KEY_VALUE_PROPERTIES = ["value", "contentType", "tags"]
 
 
 def app_configuration_entry(parameter: ParameterConfig) -> tuple[str, str | None]:
@@ -53,6 +69,8 @@ class AzureConfigStoreArgs:
     models: Mapping[str, ModelConfig]
     tags: Mapping[str, str]
     protect: bool
+    operator_principal_ids: Sequence[str] = ()
+    application_principal_ids: Sequence[str] = ()
 
 
 class AzureConfigStore(pulumi.ComponentResource):
@@ -61,7 +79,10 @@ class AzureConfigStore(pulumi.ComponentResource):
     resource_group: azure_native.resources.ResourceGroup
     store: azure_native.appconfiguration.ConfigurationStore
     data_owner_assignment: azure_native.authorization.RoleAssignment
+    operator_assignments: dict[str, azure_native.authorization.RoleAssignment]
+    application_assignments: dict[str, azure_native.authorization.RoleAssignment]
     key_values: dict[str, azure_native.appconfiguration.KeyValue]
+    schemas: dict[str, azure_native.appconfiguration.KeyValue]
 
     def __init__(self, name: str, args: AzureConfigStoreArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ml-infra:config_store:AzureConfigStore", name, None, opts)
@@ -115,8 +136,58 @@ class AzureConfigStore(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
+        def role_id(role: str) -> pulumi.Output[str]:
+            return pulumi.Output.concat(
+                "/subscriptions/", deployer.subscription_id, "/providers/Microsoft.Authorization/roleDefinitions/", role
+            )
+
+        # Named after the principal, so adding or removing one principal touches only its own assignment.
+        self.operator_assignments = {
+            principal: azure_native.authorization.RoleAssignment(
+                f"{name}-operator-{principal}",
+                principal_id=principal,
+                role_definition_id=role_id(APP_CONFIGURATION_DATA_OWNER_ROLE),
+                scope=self.store.id,
+                description="ml-infra config operator: App Configuration Data Owner on the whole store.",
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for principal in dict.fromkeys(args.operator_principal_ids)
+        }
+        self.application_assignments = {
+            principal: azure_native.authorization.RoleAssignment(
+                f"{name}-application-{principal}",
+                principal_id=principal,
+                role_definition_id=role_id(APP_CONFIGURATION_DATA_READER_ROLE),
+                scope=self.store.id,
+                description="Application loading model configuration: App Configuration Data Reader on the store.",
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for principal in dict.fromkeys(args.application_principal_ids)
+        }
+
+        seeded = pulumi.ResourceOptions(parent=self, depends_on=[self.data_owner_assignment])
+        runtime_owned = pulumi.ResourceOptions.merge(
+            seeded, pulumi.ResourceOptions(ignore_changes=RUNTIME_OWNED_KEY_VALUE_PROPERTIES)
+        )
         self.key_values = {}
+        self.schemas = {}
         for model, model_config in args.models.items():
+            schema = ModelSchema(
+                project=args.project,
+                environment=args.environment,
+                model=model,
+                keys={key: parameter.key_schema() for key, parameter in model_config.parameters.items()},
+            )
+            self.schemas[model] = azure_native.appconfiguration.KeyValue(
+                f"{name}-{model}-schema",
+                config_store_name=self.store.name,
+                resource_group_name=self.resource_group.name,
+                key_value_name=f"_schema:{model}${args.environment}",
+                value=schema.model_dump_json(),
+                content_type="application/json",
+                tags={"model": model, "owner": "pulumi"},
+                opts=seeded,
+            )
             for key, parameter in model_config.parameters.items():
                 if parameter.type == "SecureString":
                     continue
@@ -130,7 +201,7 @@ class AzureConfigStore(pulumi.ComponentResource):
                     value=value,
                     content_type=content_type,
                     tags={"model": model},
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.data_owner_assignment]),
+                    opts=runtime_owned,
                 )
 
         self.register_outputs({"store_id": self.store.id, "endpoint": self.store.endpoint})

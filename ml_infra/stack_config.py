@@ -348,6 +348,11 @@ class ModelConfig(_Strict):
     parameters: dict[ParameterKey, ParameterConfig] = Field(
         default_factory=dict, description="Configuration keys, stored at /<project>/<env>/<model>/<key>."
     )
+    config_backend: Literal["ssm", "azure"] = Field(
+        "ssm",
+        description="Where `ml-infra config` releases, activates and rolls back this model: SSM Parameter Store "
+        "or Azure App Configuration (needs azureEnabled).",
+    )
 
     @model_validator(mode="after")
     def _release_fits_one_parameter(self) -> ModelConfig:
@@ -448,6 +453,18 @@ class AzureSettings(_Strict):
     )
     soft_delete_retention_days: int = Field(
         7, ge=1, le=7, description="Days a deleted App Configuration store can be recovered (standard and premium)."
+    )
+
+    # App Configuration RBAC is store-wide: these roles cover every key of every model in the store.
+    operator_principal_ids: list[Annotated[str, _matching(UUID, "an Entra object id (a UUID)")]] = Field(
+        [],
+        description="Entra object ids of the operators (users, groups, CI identities) that run `ml-infra config` "
+        "on Azure: granted App Configuration Data Owner on the whole store.",
+    )
+    application_principal_ids: list[Annotated[str, _matching(UUID, "an Entra object id (a UUID)")]] = Field(
+        [],
+        description="Entra object ids of the applications (managed identities) that load model configuration: "
+        "granted App Configuration Data Reader on the whole store.",
     )
 
     @model_validator(mode="after")
@@ -834,6 +851,17 @@ class StackConfig(_Strict):
                 f"{cloud_limits.aws_max_tags()} per resource, so at most {MAX_USER_TAGS} here"
             )
         return tags
+
+    @field_validator("models")
+    @classmethod
+    def _azure_models_need_azure(cls, value: dict[str, ModelConfig], info: ValidationInfo) -> dict[str, ModelConfig]:
+        on_azure = sorted(name for name, model in value.items() if model.config_backend == "azure")
+        if on_azure and not info.data.get("azure_enabled"):
+            raise ValueError(
+                f"{', '.join(on_azure)}: configBackend azure needs azureEnabled: true (the App Configuration store "
+                "holds their releases)"
+            )
+        return value
 
     @field_validator("protect_stateful_resources")
     @classmethod

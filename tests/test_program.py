@@ -250,7 +250,7 @@ def test_app_configuration_key_values_are_labelled_by_environment_and_hold_no_se
         for model, model_config in stack_models(project_dir, "prod").items()
         for key, spec in model_config["parameters"].items()
         if spec.get("type") != "SecureString"
-    }
+    } | {f"_schema:{model}$prod" for model in stack_models(project_dir, "prod")}
     assert set(key_values) == expected
     segments = key_values["churn-predictor:segments$prod"].raw_inputs
     assert (json.loads(segments["value"]), segments["contentType"]) == (
