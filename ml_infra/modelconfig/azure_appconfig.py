@@ -820,11 +820,9 @@ class AzureReleaseManager:
             pointer_version=None,
         )
 
-    def rollback(self, model: str, to: str | None = None, *, reason: str = "") -> ActivationResult:
-        """Activate `to`, or the release active before the current one: the pointer's `previous` tag, else the
-        active snapshot's `parent` tag."""
-        if to is not None:
-            return self.activate(model, to, reason=reason, action="rollback")
+    def rollback_target(self, model: str) -> str:
+        """The release `rollback` returns to: the pointer's recorded previous release, else the active snapshot's
+        `parent` tag (never key-value revisions, which expire)."""
         self.schema(model)
         pointer = self._pointer(model)
         if pointer is None:
@@ -837,7 +835,11 @@ class AzureReleaseManager:
             raise ModelConfigError(
                 f"model {model} has no earlier release to roll back to from {current}; name one with --to"
             )
-        return self.activate(model, target, reason=reason, action="rollback")
+        return target
+
+    def rollback(self, model: str, to: str | None = None, *, reason: str = "") -> ActivationResult:
+        """Activate `to`, or `rollback_target`: one conditional write of the pointer."""
+        return self.activate(model, to or self.rollback_target(model), reason=reason, action="rollback")
 
 
 def token_identity(credential: Any) -> str:

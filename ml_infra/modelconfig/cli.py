@@ -6,6 +6,9 @@ refusal or a fault (validation refused a release, AWS denied permission, evictio
 change not confirmed), 2 unusable input (unknown model or release, a malformed value). Secret values are never
 printed and never taken from the command line: `set --secret KEY` reads them from a hidden prompt or stdin.
 AWS settings come from the environment as for any AWS tool (`AWS_PROFILE`, `AWS_REGION`, `AWS_ENDPOINT_URL`).
+
+The same commands work on Azure App Configuration: `ml-infra config --backend azure --endpoint URL ...`, or per
+model from the stack file's `configBackend` (see `routing`).
 """
 
 from __future__ import annotations
@@ -53,11 +56,53 @@ YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for con
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why: recorded in the activation history.")]
 
 
-def _manager(project: str, environment: str) -> Any:
-    from ml_infra.modelconfig.aws import ssm_client, sts_client
-    from ml_infra.modelconfig.releases import ReleaseManager
+_backend_settings: Any = None  # set by `select_backend` for the invocation
 
-    return ReleaseManager(project, environment, client=ssm_client(), sts=sts_client())
+
+@app.callback()
+def select_backend(
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            "--backend",
+            envvar="ML_INFRA_CONFIG_BACKEND",
+            help="Store of the releases: ssm or azure. Default: the model's configBackend in Pulumi.<env>.yaml "
+            "(see --stack-dir), else ssm.",
+            show_default=False,
+        ),
+    ] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoint",
+            envvar="ML_INFRA_APPCONFIG_ENDPOINT",
+            help="Azure App Configuration endpoint (the stack output appConfigurationEndpoint).",
+            show_default=False,
+        ),
+    ] = None,
+    stack_dir: Annotated[
+        str, typer.Option("--stack-dir", help="Where Pulumi.<env>.yaml is, for each model's configBackend.")
+    ] = ".",
+) -> None:
+    """Model configuration at run time: stage values, release, activate, roll back, audit."""
+    from pathlib import Path
+
+    from ml_infra.modelconfig.routing import BackendSettings
+
+    global _backend_settings
+    _backend_settings = BackendSettings(backend=backend, endpoint=endpoint, stack_dir=Path(stack_dir))
+
+
+def _manager(project: str, environment: str) -> Any:
+    from ml_infra.modelconfig.routing import BackendSettings, ManagerRouter
+
+    def make_ssm() -> Any:
+        from ml_infra.modelconfig.aws import ssm_client, sts_client
+        from ml_infra.modelconfig.releases import ReleaseManager
+
+        return ReleaseManager(project, environment, client=ssm_client(), sts=sts_client())
+
+    return ManagerRouter(project, environment, _backend_settings or BackendSettings(), make_ssm)
 
 
 def _stdout() -> Any:
@@ -291,7 +336,8 @@ def _render_activation(result: Any) -> Callable[[Any], None]:
         console.print(
             f"{'Rolled back' if result.action == 'rollback' else 'Activated'} model {result.model}: "
             f"{result.previous_release_id or '(none)'} -> {result.release_id} "
-            f"(pointer version {result.pointer_version}, by {result.activated_by})."
+            + (f"(pointer version {result.pointer_version}, " if result.pointer_version is not None else "(")
+            + f"by {result.activated_by})."
         )
 
     return render
