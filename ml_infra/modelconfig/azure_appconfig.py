@@ -742,9 +742,16 @@ class AzureReleaseManager:
         return self._document(model, snapshot, captured)
 
     def activate(
-        self, model: str, release_id: str, *, reason: str = "", action: Literal["activate", "rollback"] = "activate"
+        self,
+        model: str,
+        release_id: str,
+        *,
+        reason: str = "",
+        action: Literal["activate", "rollback"] = "activate",
+        _pointer: _Setting | None = None,
     ) -> ActivationResult:
-        """Point the model at `release_id` with one conditional write, after checking the target."""
+        """Point the model at `release_id` with one conditional write, after checking the target. `_pointer` is
+        the pointer as the caller already read it: its ETag then guards the write (rollback decided from it)."""
         from azure.appconfiguration import ConfigurationSetting
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
@@ -755,7 +762,7 @@ class AzureReleaseManager:
             )
         self._check_release_id(release_id, creating=False)
         schema = self.schema(model)
-        pointer = self._pointer(model)
+        pointer = _pointer if _pointer is not None else self._pointer(model)
         try:
             current = self._release_id_of(model, self._pointer_snapshot_name(model, pointer)) if pointer else None
         except ModelConfigError:
@@ -823,6 +830,9 @@ class AzureReleaseManager:
     def rollback_target(self, model: str) -> str:
         """The release `rollback` returns to: the pointer's recorded previous release, else the active snapshot's
         `parent` tag (never key-value revisions, which expire)."""
+        return self._rollback_plan(model)[0]
+
+    def _rollback_plan(self, model: str) -> tuple[str, _Setting]:
         self.schema(model)
         pointer = self._pointer(model)
         if pointer is None:
@@ -835,11 +845,15 @@ class AzureReleaseManager:
             raise ModelConfigError(
                 f"model {model} has no earlier release to roll back to from {current}; name one with --to"
             )
-        return target
+        return target, pointer
 
     def rollback(self, model: str, to: str | None = None, *, reason: str = "") -> ActivationResult:
-        """Activate `to`, or `rollback_target`: one conditional write of the pointer."""
-        return self.activate(model, to or self.rollback_target(model), reason=reason, action="rollback")
+        """Activate `to`, or `rollback_target`: one conditional write of the pointer, guarded by the ETag of the
+        pointer the target was decided from (a concurrent activation in between makes it refused)."""
+        if to is not None:
+            return self.activate(model, to, reason=reason, action="rollback")
+        target, pointer = self._rollback_plan(model)
+        return self.activate(model, target, reason=reason, action="rollback", _pointer=pointer)
 
 
 def token_identity(credential: Any) -> str:

@@ -194,3 +194,23 @@ def test_diff_and_releases_read_the_snapshots(store: Store) -> None:
 def test_an_unknown_model_names_the_store_and_the_key(store: Store) -> None:
     with pytest.raises(UnknownModelError, match=r"fake-store.*_schema:nobody"):
         store.manager().schema("nobody")
+
+
+def test_a_rollback_decided_from_a_pointer_that_changed_meanwhile_is_refused(store: Store) -> None:
+    manager = store.manager()
+    for release, value in (("r1", None), ("r2", "30"), ("r3", "40")):
+        if value:
+            manager.set_values(MODEL, {"max_results": value})
+        manager.create_release(MODEL, release)
+    manager.activate(MODEL, "r1")
+    manager.activate(MODEL, "r2")
+
+    def sneak(method: str, path: str, query: dict[str, list[str]]) -> None:
+        if method == "GET" and path == f"/snapshots/{LAYOUT.snapshot_name(MODEL, 'r1')}":
+            store.transport.before_request = None
+            store.manager("bob").activate(MODEL, "r3")
+
+    store.transport.before_request = sneak
+    with pytest.raises(ConcurrentActivationError, match="nothing was written"):
+        manager.rollback(MODEL)
+    assert manager.active(MODEL).release_id == "r3"  # type: ignore[union-attr]
