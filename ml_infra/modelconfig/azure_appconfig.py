@@ -47,15 +47,17 @@ import os
 import secrets as _secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Literal
 
 from ml_infra.modelconfig.errors import (
+    ConcurrentChangeError,
     ConfigUnavailableError,
     ConfigValidationError,
+    CorruptDocumentError,
     InvalidInputError,
     ModelConfigError,
     PermissionDeniedError,
@@ -77,7 +79,17 @@ from ml_infra.modelconfig.layout import (
     ReleaseDocument,
 )
 from ml_infra.modelconfig.loader import ModelConfiguration
-from ml_infra.modelconfig.releases import ActivationResult, DiffEntry, HistoryEntry, KeyState, ReleaseView, StagedKey
+from ml_infra.modelconfig.releases import (
+    ActivationResult,
+    DiffEntry,
+    HistoryEntry,
+    KeyState,
+    LedgerEntry,
+    PointerState,
+    ReleaseView,
+    RetireResult,
+    StagedKey,
+)
 from ml_infra.modelconfig.values import ValueProblem, parse_value
 
 log = logging.getLogger(__name__)
@@ -199,8 +211,8 @@ def translate(err: BaseException, *, doing: str, store: str) -> ModelConfigError
     return ModelConfigError(f"cannot {doing}: {type(err).__name__}: {message}")
 
 
-class ConcurrentActivationError(ModelConfigError):
-    """The pointer changed between reading it and the conditional write: nothing was written."""
+class ConcurrentActivationError(ConcurrentChangeError):
+    """The pointer (or a key) changed between reading it and the conditional write: nothing was written."""
 
 
 @dataclass(frozen=True)
@@ -349,19 +361,19 @@ class AzureReleaseManager:
     def _pointer_snapshot_name(self, model: str, pointer: _Setting) -> str:
         key = self.layout.pointer_key(model)
         if pointer.content_type != SNAPSHOT_REF_CONTENT_TYPE:
-            raise ModelConfigError(
+            raise CorruptDocumentError(
                 f"{self.store}: {key}: the pointer of model {model} is not a snapshot reference (content type "
                 f"{pointer.content_type!r}); repair it with `ml-infra config activate {model} <release>`"
             )
         try:
             name = json.loads(pointer.value or "")["snapshot_name"]
         except (ValueError, KeyError, TypeError):
-            raise ModelConfigError(
+            raise CorruptDocumentError(
                 f"{self.store}: {key}: the pointer of model {model} does not name a snapshot; repair it with "
                 f"`ml-infra config activate {model} <release>`"
             ) from None
         if not isinstance(name, str) or not name.startswith(self.layout.snapshot_prefix(model)):
-            raise ModelConfigError(
+            raise CorruptDocumentError(
                 f"{self.store}: {key}: the pointer of model {model} names snapshot {name!r}, which is not a release "
                 f"of this model (expected {self.layout.snapshot_prefix(model)}<release>); repair it with "
                 f"`ml-infra config activate {model} <release>`"
@@ -453,10 +465,14 @@ class AzureReleaseManager:
         )
 
     def active(self, model: str) -> ReleaseDocument | None:
+        """The active release, None without a pointer; CorruptDocumentError when the pointer is refused."""
         self.schema(model)
         pointer = self._pointer(model)
         if pointer is None:
             return None
+        problem = self._pointer_problem(model, pointer)
+        if problem is not None:
+            raise CorruptDocumentError(problem)
         name = self._pointer_snapshot_name(model, pointer)
         release_id = self._release_id_of(model, name)
         snapshot = self._snapshot(model, release_id)
@@ -748,6 +764,7 @@ class AzureReleaseManager:
         *,
         reason: str = "",
         action: Literal["activate", "rollback"] = "activate",
+        replace_corrupt: bool = False,
         _pointer: _Setting | None = None,
     ) -> ActivationResult:
         """Point the model at `release_id` with one conditional write, after checking the target. `_pointer` is
@@ -763,10 +780,16 @@ class AzureReleaseManager:
         self._check_release_id(release_id, creating=False)
         schema = self.schema(model)
         pointer = _pointer if _pointer is not None else self._pointer(model)
-        try:
-            current = self._release_id_of(model, self._pointer_snapshot_name(model, pointer)) if pointer else None
-        except ModelConfigError:
-            current = None  # a corrupt pointer is replaced, never followed
+        problem = self._pointer_problem(model, pointer) if pointer is not None else None
+        if problem is not None and not replace_corrupt:
+            raise CorruptDocumentError(
+                f"{problem}. Activating release {release_id} replaces it: confirm at the prompt, or pass --yes"
+            )
+        current = (
+            None
+            if pointer is None or problem is not None
+            else self._release_id_of(model, self._pointer_snapshot_name(model, pointer))
+        )  # a refused pointer is replaced, never followed
         snapshot = self._snapshot(model, release_id)
         self._check_snapshot(model, release_id, snapshot)
         status = str(snapshot.status).rsplit(".", 1)[-1].lower()
@@ -847,13 +870,93 @@ class AzureReleaseManager:
             )
         return target, pointer
 
-    def rollback(self, model: str, to: str | None = None, *, reason: str = "") -> ActivationResult:
+    def rollback(
+        self, model: str, to: str | None = None, *, reason: str = "", replace_corrupt: bool = False
+    ) -> ActivationResult:
         """Activate `to`, or `rollback_target`: one conditional write of the pointer, guarded by the ETag of the
         pointer the target was decided from (a concurrent activation in between makes it refused)."""
         if to is not None:
-            return self.activate(model, to, reason=reason, action="rollback")
+            return self.activate(model, to, reason=reason, action="rollback", replace_corrupt=replace_corrupt)
         target, pointer = self._rollback_plan(model)
         return self.activate(model, target, reason=reason, action="rollback", _pointer=pointer)
+
+    # -- the pointer as judged, the ledger, retiring --------------------------------------------------------
+
+    def _pointer_problem(self, model: str, pointer: _Setting) -> str | None:
+        """Why the pointer is refused (not a snapshot reference, a foreign or missing snapshot), or None."""
+        name = "(none)"
+        try:
+            name = self._pointer_snapshot_name(model, pointer)
+            release_id = self._release_id_of(model, name)
+            snapshot = self._snapshot(model, release_id)
+            self._check_snapshot(model, release_id, snapshot)
+        except UnknownReleaseError:
+            return (
+                f"{self.store}: {self.layout.pointer_key(model)}: the pointer of model {model} names snapshot "
+                f"{name}, which does not exist (deleted or expired)"
+            )
+        except CorruptDocumentError as err:
+            return err.message
+        except ModelConfigError as err:
+            if isinstance(err, ConfigUnavailableError | PermissionDeniedError):
+                raise
+            return err.message
+        return None
+
+    def pointer_state(self, model: str) -> PointerState:
+        """The pointer as the loader judges it, without failing on a refused one."""
+        self.schema(model)
+        pointer = self._pointer(model)
+        location = f"{self.store} {self.layout.pointer_key(model)} (label {self.layout.label})"
+        if pointer is None:
+            return PointerState(model, location, False, None, None, None)
+        problem = self._pointer_problem(model, pointer)
+        release_id = None if problem else self._release_id_of(model, self._pointer_snapshot_name(model, pointer))
+        return PointerState(model, location, True, release_id, problem, self._activation(pointer))
+
+    def ledger(self, model: str) -> list[LedgerEntry]:
+        """Every release snapshot of the model (ready or archived), oldest first; one that is not a release as
+        `create_release` makes them is listed with the reason."""
+        self.schema(model)
+        prefix = self.layout.snapshot_prefix(model)
+
+        def fetch() -> list[Any]:
+            return list(self.client.list_snapshots(name=f"{prefix}*", status=["ready", "archived"]))
+
+        snapshots = self._call(f"list the releases (snapshots {prefix}*) of model {model}", fetch)
+        entries: list[LedgerEntry] = []
+        for snapshot in snapshots:
+            release_id = self._release_id_of(model, snapshot.name)
+            location = f"{self.store} snapshot {snapshot.name}"
+            try:
+                self._check_snapshot(model, release_id, snapshot)
+            except ModelConfigError as err:
+                entries.append(LedgerEntry(release_id, location, None, err.message))
+                continue
+            document = self._document(model, snapshot, self._items(model, snapshot.name))
+            entries.append(LedgerEntry(release_id, location, document))
+        return sorted(entries, key=lambda e: ((e.document.created_at or "") if e.document else "", e.release_id))
+
+    def retire(self, model: str, release_ids: Iterable[str]) -> RetireResult:
+        """Archive release snapshots that will never be activated again: the service deletes each when its
+        retention period ends (until then `activate` recovers it). The active release cannot be retired. Nothing
+        else is freed: App Configuration has no per-key version limit to make room under."""
+        ids = list(dict.fromkeys(release_ids))
+        if not ids:
+            raise InvalidInputError("nothing to retire: name at least one release")
+        state = self.pointer_state(model)
+        if state.release_id in ids:
+            raise InvalidInputError(
+                f"release {state.release_id} of model {model} is active; activate another release before retiring it"
+            )
+        snapshots = {release_id: self._snapshot(model, release_id) for release_id in ids}
+        for release_id, snapshot in snapshots.items():
+            self._check_snapshot(model, release_id, snapshot)
+        for snapshot in snapshots.values():
+            if str(snapshot.status).rsplit(".", 1)[-1].lower() != "archived":
+                name = snapshot.name
+                self._call(f"archive snapshot {name}", lambda name=name: self.client.archive_snapshot(name))
+        return RetireResult(model=model, retired=ids, rebaselined=False, freed=[])
 
 
 def token_identity(credential: Any) -> str:
@@ -1207,7 +1310,9 @@ class AzureConfigLoader:
         values: dict[str, Any] = {}
         problems: list[Problem] = []
         for key, text in sorted(texts.items()):
-            declared = schema.keys.get(key) or KeySchema(ssm_type="String", value_type="string")
+            declared = schema.keys.get(key) or KeySchema(
+                ssm_type="String", value_type="string", minimum=None, maximum=None
+            )
             try:
                 values[key] = parse_value(text, declared)
             except ValueProblem as problem:

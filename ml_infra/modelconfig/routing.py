@@ -109,13 +109,6 @@ class ManagerRouter:
         client, credential = azure_client(endpoint)
         return AzureReleaseManager(self.project, self.environment, client=client, store=endpoint, credential=credential)
 
-    def rollback_target(self, model: str) -> str | None:
-        """Where `rollback` without --to would go, for the confirmation prompt; None when the store's manager
-        decides from its history (SSM)."""
-        manager = self.for_model(model)
-        planner = getattr(manager, "rollback_target", None)
-        return planner(model) if planner is not None else None
-
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if name.startswith("_"):
             raise AttributeError(name)

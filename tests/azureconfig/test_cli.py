@@ -133,3 +133,31 @@ def test_a_lost_compare_and_swap_is_exit_1_with_nothing_written(store: Store) ->
     code, out, _ = run("activate", MODEL, "r2", "--env", ENV, "--json")
     error = json.loads(out)["error"]
     assert code == 1 and error["type"] == "ConcurrentActivationError" and "nothing was written" in error["message"]
+
+
+def test_a_refused_pointer_is_reported_and_replaced_only_when_confirmed(store: Store) -> None:
+    from ml_infra.modelconfig.azure_appconfig import SNAPSHOT_REF_CONTENT_TYPE
+
+    run("release", MODEL, "--env", ENV, "--id", "r1")
+    run("activate", MODEL, "r1", "--env", ENV)
+    store.put(LAYOUT.pointer_key(MODEL), json.dumps({"snapshot_name": "elsewhere"}), SNAPSHOT_REF_CONTENT_TYPE)
+    code, out, _ = run("releases", MODEL, "--env", ENV, "--json")
+    listed = json.loads(out)
+    assert code == 0 and listed["active_release_id"] is None and "elsewhere" in listed["pointer_problem"]
+    code, _, err = run("activate", MODEL, "r1", "--env", ENV, input="n\n")
+    assert code == 1 and "refused" in err and "not confirmed" in err
+    assert run("activate", MODEL, "r1", "--env", ENV, "--yes")[0] == 0
+    assert json.loads(run("releases", MODEL, "--env", ENV, "--json")[1])["active_release_id"] == "r1"
+
+
+def test_retire_archives_releases_but_never_the_active_one(store: Store) -> None:
+    run("release", MODEL, "--env", ENV, "--id", "r1")
+    run("activate", MODEL, "r1", "--env", ENV)
+    run("set", MODEL, "max_results=30", "--env", ENV)
+    run("release", MODEL, "--env", ENV, "--id", "r2")
+    code, _, err = run("retire", MODEL, "r1", "--env", ENV)
+    assert code == 2 and "active" in err
+    code, out, _ = run("retire", MODEL, "r2", "--env", ENV, "--json")
+    assert code == 0 and json.loads(out)["retired"] == ["r2"]
+    assert store.state.snapshots[LAYOUT.snapshot_name(MODEL, "r2")].status == "archived"
+    assert run("activate", MODEL, "r2", "--env", ENV)[0] == 0  # recovered on the way
