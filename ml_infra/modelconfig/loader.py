@@ -137,7 +137,7 @@ class _State:
     # Until when (loader clock) the configuration is served without asking the store: the TTL after a fresh
     # load, the retry interval after a failure.
     valid_until: float = 0.0
-    # Fetched key versions: immutable, so kept for the current and the previous release.
+    # The key versions of this state's release (the slot keeps fetched values for this and the previous state's).
     versions: frozenset[tuple[str, int]] = frozenset()
 
 
@@ -359,9 +359,14 @@ class ModelConfigLoader:
                 slot.releases[release.release_id] = release_text
             if slot.generation != generation:
                 return config  # abandoned: a newer fetch owns the state
+            # Keep what the current and the previous release need (a rollback then costs one call), nothing older:
+            # a long-lived process must not accumulate every release it ever loaded.
             previous = slot.state.versions if slot.state is not None else frozenset()
+            previous_id = slot.state.config.release_id if slot.state is not None else None
             for pair in [p for p in slot.values if p not in current_versions and p not in previous]:
                 del slot.values[pair]
+            for release_id in [r for r in slot.releases if r not in (release.release_id, previous_id)]:
+                del slot.releases[release_id]
             slot.state = _State(
                 pointer_text,
                 schema_text,
@@ -369,7 +374,7 @@ class ModelConfigLoader:
                 config,
                 release_text=release_text or "",
                 valid_until=self._clock() + self.ttl_seconds,
-                versions=current_versions | previous,
+                versions=current_versions,
             )
         if self.snapshot is not None:
             self._save_snapshot(model, pointer_text, release_text or "", schema_text, texts, fetched_at)

@@ -178,3 +178,23 @@ def test_environment_comes_from_ml_infra_env(monkeypatch: pytest.MonkeyPatch, ra
     monkeypatch.delenv("ML_INFRA_ENV")
     with pytest.raises(InvalidInputError, match="ML_INFRA_ENV"):
         ModelConfigLoader(client=ssm())
+
+
+def test_a_long_lived_loader_keeps_only_the_current_and_the_previous_release(ranker: ReleaseDocument):
+    client = ssm()
+    operator = manager(client)
+    the_loader = loader(client, ttl_seconds=0)
+    for value in range(30, 36):
+        operator.set_values("ranker", {"max_results": str(value)})
+        operator.create_release("ranker", f"r{value}")
+        operator.activate("ranker", f"r{value}")
+        assert the_loader.load("ranker")["max_results"] == value
+    slot = the_loader._slots["ranker"]
+    assert set(slot.releases) == {"r34", "r35"}
+    assert {version for key, version in slot.values if key == "max_results"} == {
+        r.keys["max_results"].version
+        for r in (operator.release_document("ranker", "r34"), operator.release_document("ranker", "r35"))
+    }
+    operator.rollback("ranker")
+    calls = ApiCalls(client)
+    assert the_loader.load("ranker")["max_results"] == 34 and calls.total == 1  # still one call
