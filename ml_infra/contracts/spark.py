@@ -1,0 +1,780 @@
+"""Data contracts on Spark: the single-process validator (`ml_infra.contracts.validate`) run inside Spark
+tasks, so a job that outgrows one machine (a Glue ETL job, EMR, Databricks) keeps the same verdicts.
+
+    from ml_infra.contracts.spark import contract_from_registry, validate_dataframe
+    contract = contract_from_registry("ml-platform", "training-record")          # or contract_from_file(...)
+    result = validate_dataframe(df, contract, column="value")                    # or struct rows: column=None
+    result.valid.write.parquet(...); result.rejected.write.json(...)             # every reason, and where from
+    result.check_balance()                                                       # valid + rejected = read
+
+Installed with the `spark` extra (`pip install 'ml-infra[spark]'`: PySpark 3.5 as on Glue 5, or 4.x).
+
+How it runs, and why so:
+- One `DataFrame.mapInArrow` pass. Each Python task receives Arrow record batches, judges every record of a
+  batch with the same per-record code as the single-process path (parse with orjson, the compiled
+  validator's fast path, every reason only for the rejected), and yields one Arrow batch per input batch: the
+  input columns passed through untouched (no Python object is built for a column that is not validated) and a
+  verdict per row. No per-row Python UDF, no collect to the driver. `mapInArrow` rather than `mapInPandas`:
+  the records are JSON bytes that go to orjson as they are, so a pandas DataFrame would only add a conversion
+  each way; `bench/bench_spark_validate.py --udf pandas` measures the difference (docs/spark.md has numbers).
+- The contract's text travels with the task (a few KB); each executor's Python worker compiles it once and
+  keeps it in a module-level cache keyed by the contract's digest (`_COMPILED`): Spark reuses Python workers
+  between tasks, so a worker compiles each contract once, not per task and never per row.
+- Struct rows are turned into JSON text by Spark itself (`to_json`, in the JVM) and judged like JSON lines,
+  so a record is judged the same whichever way it arrived. Spark cannot tell an absent field from a null one
+  in a struct row; by default a null field is left out (as Spark's JSON writer does), `keep_nulls=True`
+  writes it as `null`.
+- Nothing lost: each task also yields one count row per input split (file and byte offset of the split, or
+  the partition): read, valid, rejected. `check_balance` (and `validate_files`, which the CLI and the Glue
+  example use) checks read = valid + rejected per split, that Spark's own count of the input agrees, and, for
+  files, that the outputs written hold exactly that many lines. A record that is not JSON (or not UTF-8, or
+  null) is rejected with its text kept (`raw`, and `raw_base64` with the exact bytes when not UTF-8).
+- Where a rejected record came from: `file` and `line` for JSON-lines files (line numbers from Spark's
+  split offsets and a JVM-only count of the lines in each split before the validation pass), or the
+  `key_columns` the caller names.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import json
+import os
+import re
+import sys
+import tempfile
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ml_infra.contracts.catalog import AVRO_SUFFIX, JSON_SCHEMA_SUFFIX, ContractError, contract_name
+from ml_infra.contracts.validate import AVRO_MAGIC, Reason, Rejection, Summary
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyspark.sql import DataFrame, SparkSession
+
+    from ml_infra.contracts.validate import RecordValidator
+
+# Columns this module adds to a DataFrame while validating; an input column of one of these names is refused.
+PREFIX = "_contract_"
+INPUT_COL = PREFIX + "input"
+FILE_COL = PREFIX + "file"
+BLOCK_COL = PREFIX + "block"
+VERDICT_COL = PREFIX + "verdict"
+LINE_COL = PREFIX + "line"
+REASONS_COL = PREFIX + "reasons"
+RECORD_COL = PREFIX + "record"
+RAW_COL = PREFIX + "raw"
+RAW_B64_COL = PREFIX + "raw_base64"
+PARTITION_COL = PREFIX + "partition"
+READ_COL = PREFIX + "read"
+VALID_COL = PREFIX + "valid"
+REJECTED_COL = PREFIX + "rejected"
+PID_COL = PREFIX + "pid"
+COMPILED_COL = PREFIX + "compiled"
+
+VALID, REJECTED, COUNT = "valid", "rejected", "count"
+REJECTED_FIELDS = ("reasons", "record", "raw", "raw_base64")
+TOP_REASONS = 1000  # distinct (pointer, keyword) pairs brought back for the summary, as the single-process path
+
+
+class SparkValidationError(Exception):
+    """The Spark run did not account for every record, or its outputs could not be written as asked.
+    The message says what was and was not written."""
+
+
+# ------------------------------------------------------------------------------------------------ contracts
+
+
+@dataclass(frozen=True)
+class ContractSpec:
+    """A contract as the executors receive it: its text (compiled there), format, and where it came from."""
+
+    name: str
+    data_format: str  # JSON or AVRO
+    text: str
+    source: str  # a human label: the file, "catalog contracts/x", "Glue registry r/s v3"
+
+    @functools.cached_property
+    def digest(self) -> str:
+        return hashlib.sha256(f"{self.data_format}\0{self.text}".encode()).hexdigest()
+
+
+def contract_from_file(path: str | Path) -> ContractSpec:
+    """A contract from a schema file (`*.schema.json` or `*.avsc`), checked as the catalog checks it."""
+    from ml_infra.contracts.catalog import load_contract_file
+
+    p = Path(path)
+    data_format, text, _document = load_contract_file(p)
+    return ContractSpec(contract_name(p) or p.name, data_format, text, str(p))
+
+
+def contract_from_catalog(name: str, contracts_dir: str | Path = "contracts") -> ContractSpec:
+    """A contract by name from the catalog in `contracts_dir` (or a schema file's path), as the CLI takes it."""
+    from ml_infra.contracts.validate import resolve_contract_path
+
+    return contract_from_file(resolve_contract_path(name, Path(contracts_dir)))
+
+
+def contract_from_registry(registry: str, schema: str, version: int | None = None, client: Any = None) -> ContractSpec:
+    """A contract from the AWS Glue Schema Registry: `version` (a number) or the latest version.
+
+    The version must be AVAILABLE and of format JSON or AVRO. Its text is checked exactly as a schema file of
+    the catalog is (through the same loader, on a temporary copy), so a registry contract is judged the same
+    as the file it was published from. `client` defaults to a Glue client from the standard AWS settings."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from ml_infra.contracts.catalog import load_contract_file
+
+    if client is None:
+        from ml_infra.contracts.registry import glue_client
+
+        client = glue_client()
+    where = f"Glue registry {registry}/{schema}" + (f" v{version}" if version is not None else " (latest)")
+    number: dict[str, Any] = {"LatestVersion": True} if version is None else {"VersionNumber": int(version)}
+    try:
+        got = client.get_schema_version(
+            SchemaId={"RegistryName": registry, "SchemaName": schema}, SchemaVersionNumber=number
+        )
+    except ClientError as err:
+        code = str((getattr(err, "response", None) or {}).get("Error", {}).get("Code", ""))
+        if code == "EntityNotFoundException":
+            raise ContractError([f"{where}: no such registry, schema or version."]) from err
+        raise ContractError([f"{where}: Glue GetSchemaVersion failed: {err}"]) from err
+    except BotoCoreError as err:
+        raise ContractError([f"{where}: cannot reach Glue: {err}"]) from err
+    where = f"Glue registry {registry}/{schema} v{got.get('VersionNumber')}"
+    if got.get("Status") != "AVAILABLE":
+        raise ContractError([f"{where}: has status {got.get('Status')!r}; only AVAILABLE versions are used."])
+    data_format = got.get("DataFormat")
+    suffix = {"JSON": JSON_SCHEMA_SUFFIX, "AVRO": AVRO_SUFFIX}.get(str(data_format))
+    if suffix is None:
+        raise ContractError([f"{where}: has data format {data_format!r}; allowed: JSON, AVRO."])
+    text = str(got.get("SchemaDefinition") or "")
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / f"{schema}{suffix}"
+        copy.write_text(text, encoding="utf-8")
+        try:
+            load_contract_file(copy)
+        except ContractError as err:
+            raise ContractError([p.replace(str(copy), where) for p in err.problems]) from None
+    return ContractSpec(schema, str(data_format), text, where)
+
+
+def resolve_contract(contract: str | Path | ContractSpec, contracts_dir: str | Path = "contracts") -> ContractSpec:
+    if isinstance(contract, ContractSpec):
+        return contract
+    return contract_from_catalog(str(contract), contracts_dir)
+
+
+# ------------------------------------------------------------------------------------- executor-side kernel
+
+# Compiled validators of this Python process, by contract digest. Spark reuses its Python workers between
+# tasks (spark.python.worker.reuse, on by default), so each worker compiles a contract once.
+_COMPILED: dict[str, RecordValidator] = {}
+
+
+def compiled_validator(spec: ContractSpec) -> tuple[RecordValidator, bool]:
+    """The validator of `spec` in this process, and whether this call compiled it."""
+    found = _COMPILED.get(spec.digest)
+    if found is not None:
+        return found, False
+    from ml_infra.contracts.validate import compile_validator
+
+    validator = compile_validator(spec.name, spec.data_format, json.loads(spec.text))
+    _COMPILED[spec.digest] = validator
+    return validator, True
+
+
+def judge_values(validator: RecordValidator, values: Sequence[bytes]) -> list[Rejection | None]:
+    """The verdict of each JSON text: None when valid, else the rejection with every reason.
+
+    A thin adapter over the single-process path's per-line judgement (`validate._json_lines`: the same
+    parser, the same fast path, the same reasons), so both engines decide every record the same way."""
+    from ml_infra.contracts.validate import _json_lines
+
+    return [rejection for _n, _line, _record, rejection in _json_lines(values, validator)]  # type: ignore[arg-type]
+
+
+def _readable(value: bytes) -> tuple[str, str | None]:
+    """The text of a value, and its base64 when it is not UTF-8 (the readable form then has U+FFFD)."""
+    try:
+        return value.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return value.decode("utf-8", errors="replace"), base64.b64encode(value).decode("ascii")
+
+
+def _arrow_types() -> dict[str, Any]:
+    import pyarrow as pa
+
+    reason = pa.struct([("pointer", pa.string()), ("keyword", pa.string()), ("message", pa.string())])
+    return {
+        VERDICT_COL: pa.string(), FILE_COL: pa.string(), BLOCK_COL: pa.int64(), LINE_COL: pa.int64(),
+        REASONS_COL: pa.list_(reason), RECORD_COL: pa.string(), RAW_COL: pa.string(), RAW_B64_COL: pa.string(),
+        PARTITION_COL: pa.int64(), READ_COL: pa.int64(), VALID_COL: pa.int64(), REJECTED_COL: pa.int64(),
+        PID_COL: pa.int64(), COMPILED_COL: pa.bool_(),
+    }
+
+
+ADDED_DDL = (
+    f"{VERDICT_COL} string, {LINE_COL} bigint, "
+    f"{REASONS_COL} array<struct<pointer: string, keyword: string, message: string>>, "
+    f"{RECORD_COL} string, {RAW_COL} string, {RAW_B64_COL} string, {PARTITION_COL} bigint, {READ_COL} bigint, "
+    f"{VALID_COL} bigint, {REJECTED_COL} bigint, {PID_COL} bigint, {COMPILED_COL} boolean"
+)
+ADDED = (VERDICT_COL, LINE_COL, REASONS_COL, RECORD_COL, RAW_COL, RAW_B64_COL, PARTITION_COL, READ_COL,
+         VALID_COL, REJECTED_COL, PID_COL, COMPILED_COL)
+
+
+def validate_batches(
+    batches: Iterable[pa.RecordBatch],
+    spec: ContractSpec,
+    passthrough: Sequence[str],
+    line_offsets: dict[tuple[str, int], int] | None,
+    passthrough_schema: pa.Schema | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """The task body: judge the `INPUT_COL` bytes of every batch; yield each batch's `passthrough` columns with
+    the verdict columns (`ADDED`), then one count row per split (or per partition) this task read."""
+    import pyarrow as pa
+
+    types = _arrow_types()
+    validator, compiled = compiled_validator(spec)
+    try:
+        from pyspark import TaskContext
+
+        context = TaskContext.get()
+        partition = context.partitionId() if context is not None else -1
+    except ImportError:  # called outside Spark (tests of the kernel alone)
+        partition = -1
+    # Per split: [read, valid, rejected]; the split is (file, byte offset) for files, else (None, partition).
+    counts: dict[tuple[str | None, int], list[int]] = {}
+    # The Arrow types of the passed-through columns, for the count rows (all null there): as the batches bring
+    # them, else (a task that read nothing) as the driver derived them from the Spark schema.
+    passthrough_types: dict[str, Any] = {f.name: f.type for f in passthrough_schema} if passthrough_schema else {}
+    for batch in batches:
+        n = batch.num_rows
+        values = batch.column(INPUT_COL).to_pylist()
+        has_file = FILE_COL in batch.schema.names
+        files = batch.column(FILE_COL).to_pylist() if has_file else [None] * n
+        blocks = batch.column(BLOCK_COL).to_pylist() if has_file else [partition] * n
+        present = [v for v in values if v is not None]
+        judged = iter(judge_values(validator, present))
+        verdicts: list[str] = []
+        lines: list[int | None] = []
+        reasons: list[list[dict[str, str]] | None] = []
+        records: list[str | None] = []
+        raws: list[str | None] = []
+        raw_b64: list[str | None] = []
+        for value, file, block in zip(values, files, blocks, strict=True):
+            tally = counts.setdefault((file, block), [0, 0, 0])
+            tally[0] += 1
+            if line_offsets is not None and file is not None:
+                lines.append(line_offsets.get((file, block), 0) + tally[0])
+            else:
+                lines.append(None)
+            rejection = None
+            if value is None:
+                rejection = Rejection(0, [Reason("", "json", "no value (null)")], raw="")
+            else:
+                rejection = next(judged)
+            if rejection is None:
+                tally[1] += 1
+                verdicts.append(VALID)
+                reasons.append(None)
+                records.append(None)
+                raws.append(None)
+                raw_b64.append(None)
+                continue
+            tally[2] += 1
+            verdicts.append(REJECTED)
+            reasons.append([r.to_json() for r in rejection.reasons])
+            text, exact = _readable(value) if value is not None else ("", None)
+            if rejection.raw is None:  # parsed: keep its text as it came
+                records.append(text)
+                raws.append(None)
+            else:
+                records.append(None)
+                raws.append(text)
+            raw_b64.append(exact)
+        nones: list[None] = [None] * n
+        columns = [batch.column(name) for name in passthrough]
+        for name, column in zip(passthrough, columns, strict=True):
+            passthrough_types[name] = column.type
+        columns += [
+            pa.array(verdicts, types[VERDICT_COL]), pa.array(lines, types[LINE_COL]),
+            pa.array(reasons, types[REASONS_COL]), pa.array(records, types[RECORD_COL]),
+            pa.array(raws, types[RAW_COL]), pa.array(raw_b64, types[RAW_B64_COL]),
+            *(pa.nulls(n, types[c]) for c in ADDED[6:]),
+        ]
+        yield pa.RecordBatch.from_arrays(columns, names=[*passthrough, *ADDED])
+    # One count row per split read here: what the balance check adds up.
+    for (file, block), (read, valid, rejected) in counts.items() or [((None, partition), (0, 0, 0))]:
+        row: dict[str, Any] = {name: [None] for name in passthrough}
+        if file is not None and FILE_COL in passthrough:
+            row[FILE_COL] = [file]
+        if file is not None and BLOCK_COL in passthrough:
+            row[BLOCK_COL] = [block]
+        row.update({VERDICT_COL: [COUNT], LINE_COL: [None], REASONS_COL: [None], RECORD_COL: [None],
+                    RAW_COL: [None], RAW_B64_COL: [None], PARTITION_COL: [partition], READ_COL: [read],
+                    VALID_COL: [valid], REJECTED_COL: [rejected], PID_COL: [os.getpid()],
+                    COMPILED_COL: [compiled]})
+        compiled = False  # report the compilation once per task
+        arrays = [pa.array(row[name], passthrough_types.get(name) or types.get(name)) for name in passthrough]
+        arrays += [pa.array(row[name], types[name]) for name in ADDED]
+        yield pa.RecordBatch.from_arrays(arrays, names=[*passthrough, *ADDED])
+
+
+# ------------------------------------------------------------------------------------------ DataFrame API
+
+
+@dataclass
+class Balance:
+    """The counts of a run, per split (file and offset) or partition, and whether they balance."""
+
+    splits: list[dict[str, Any]]
+    read: int
+    valid: int
+    rejected: int
+    spark_read: int  # Spark's own count of the input (JVM only, no Python)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def balanced(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class SparkValidation:
+    """The result of `validate_dataframe`: lazy DataFrames; nothing has run yet.
+
+    - `valid`: the input rows that passed, with the input's columns unchanged.
+    - `rejected`: one row per rejected record: `file`, `line` (JSON-lines input) and/or the key columns, then
+      `reasons` (array of pointer, keyword, message), `record` (the JSON text as it came), `raw` (the text of
+      a record that is not JSON), `raw_base64` (its exact bytes when not UTF-8).
+    - `counts`: one row per split or partition: partition, file, offset, read, valid, rejected, the Python
+      worker's pid and whether that task compiled the contract.
+    Each is a filter of one annotated DataFrame (`annotated`); cache it if you act on more than one."""
+
+    annotated: DataFrame
+    valid: DataFrame
+    rejected: DataFrame
+    counts: DataFrame
+    source: DataFrame
+    contract: ContractSpec
+
+    def check_balance(self) -> Balance:
+        """Run the validation once more and count: per split, read = valid + rejected as the tasks counted,
+        the rows in `valid` and `rejected` agree with those counts, and Spark's own count of the input rows
+        agrees with what the tasks read. Two Spark jobs; the validation job is not cached."""
+        from pyspark.sql import functions as F
+
+        rows = (
+            self.annotated.groupBy(VERDICT_COL)
+            .agg(F.count(F.lit(1)).alias("rows"), F.sum(READ_COL).alias("read"), F.sum(VALID_COL).alias("valid"),
+                 F.sum(REJECTED_COL).alias("rejected"))
+            .collect()
+        )
+        by = {r[VERDICT_COL]: r for r in rows}
+        splits = [r.asDict() for r in self.counts.collect()]
+        spark_read = self.source.count()
+        return _balance(splits, spark_read, int(by[VALID]["rows"]) if VALID in by else 0,
+                        int(by[REJECTED]["rows"]) if REJECTED in by else 0, "valid", "rejected")
+
+
+def _balance(splits: list[dict[str, Any]], spark_read: int, valid_rows: int, rejected_rows: int,
+             valid_label: str, rejected_label: str, split_lines: dict[tuple[str, int], int] | None = None) -> Balance:
+    problems: list[str] = []
+    read = sum(int(s["read"]) for s in splits)
+    valid = sum(int(s["valid"]) for s in splits)
+    rejected = sum(int(s["rejected"]) for s in splits)
+    for s in splits:
+        where = f"{s['file']} from byte {s['offset']}" if s.get("file") else f"partition {s['partition']}"
+        if s["read"] != s["valid"] + s["rejected"]:
+            problems.append(f"{where}: read {s['read']} but valid {s['valid']} + rejected {s['rejected']}.")
+        if split_lines is not None and s.get("file"):
+            expected = split_lines.get((s["file"], s["offset"]))
+            if expected != s["read"]:
+                problems.append(f"{where}: Spark counted {expected} lines, the validation read {s['read']}.")
+    if read != spark_read:
+        problems.append(f"Spark counted {spark_read} input records, the validation read {read}.")
+    if valid_rows != valid:
+        problems.append(f"{valid_label}: holds {valid_rows} records, the validation passed {valid}.")
+    if rejected_rows != rejected:
+        problems.append(f"{rejected_label}: holds {rejected_rows} records, the validation rejected {rejected}.")
+    return Balance(splits, read, valid, rejected, spark_read, problems)
+
+
+def validate_dataframe(
+    df: DataFrame,
+    contract: str | Path | ContractSpec,
+    *,
+    column: str | None = "value",
+    key_columns: Sequence[str] = (),
+    keep_nulls: bool = False,
+    contracts_dir: str | Path = "contracts",
+    _line_offsets: dict[tuple[str, int], int] | None = None,
+    _udf: str = "arrow",
+) -> SparkValidation:
+    """Validate every row of `df` against `contract` (a ContractSpec, a schema file's path or a catalog name).
+
+    `column`: the column of JSON text (string or binary), e.g. `value` of `spark.read.text`; None to judge
+    each row's struct of all columns. `key_columns` are copied to the rejected rows to find them again.
+    A DataFrame from `read_json_lines` also gives each rejected row its file and line."""
+    from pyspark.sql import functions as F
+
+    spec = resolve_contract(contract, contracts_dir)
+    columns = list(df.columns)
+    taken = [c for c in columns if c.startswith(PREFIX) and c not in (FILE_COL, BLOCK_COL)]
+    if taken:
+        raise ContractError([f"input columns {taken}: names starting with {PREFIX!r} are reserved; rename them."])
+    missing = [c for c in [*(([column]) if column else []), *key_columns] if c not in columns]
+    if missing:
+        raise ContractError([f"input has no column {m!r}; columns: {', '.join(columns)}." for m in missing])
+    clash = [k for k in key_columns if k in ("file", "line", *REJECTED_FIELDS)]
+    if clash:
+        raise ContractError([f"key column {k!r}: clashes with a column of the rejected rows; rename it."
+                             for k in clash])
+    data_columns = [c for c in columns if c not in (FILE_COL, BLOCK_COL)]
+    if column is not None:
+        kind = dict(df.dtypes)[column]
+        if kind not in ("string", "binary"):
+            raise ContractError([f"column {column!r} is {kind}; give a column of JSON text (string or binary), "
+                                 "or column=None to judge struct rows."])
+        text = F.col(column).cast("binary")
+    else:
+        # Stated both ways: the session's default (spark.sql.jsonGenerator.ignoreNullFields) may differ.
+        options = {"ignoreNullFields": "false" if keep_nulls else "true"}
+        text = F.to_json(F.struct(*[F.col(c) for c in data_columns]), options).cast("binary")
+    staged = df.withColumn(INPUT_COL, text)
+    passthrough = [c for c in staged.columns if c != INPUT_COL]
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    arrow_schema = to_arrow_schema(staged.select(*passthrough).schema)
+    schema = ", ".join(f"`{name}` {kind}" for name, kind in staged.select(*passthrough).dtypes) + ", " + ADDED_DDL
+    offsets = _line_offsets
+
+    if _udf == "pandas":
+        def run_pandas(frames: Iterator[Any]) -> Iterator[Any]:
+            import pyarrow as pa
+
+            batches = (pa.RecordBatch.from_pandas(f, preserve_index=False) for f in frames)
+            for out in validate_batches(batches, spec, passthrough, offsets, arrow_schema):
+                yield out.to_pandas()
+
+        annotated = staged.mapInPandas(run_pandas, schema)
+    else:
+        def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            return validate_batches(batches, spec, passthrough, offsets, arrow_schema)
+
+        annotated = staged.mapInArrow(run, schema)
+
+    verdict = F.col(VERDICT_COL)
+    valid = annotated.where(verdict == VALID).select(*data_columns)
+    where_cols = []
+    if FILE_COL in columns:
+        where_cols = [F.col(FILE_COL).alias("file"), F.col(LINE_COL).alias("line")]
+    rejected = annotated.where(verdict == REJECTED).select(
+        *where_cols, *[F.col(k) for k in key_columns],
+        F.col(REASONS_COL).alias("reasons"), F.col(RECORD_COL).alias("record"), F.col(RAW_COL).alias("raw"),
+        F.col(RAW_B64_COL).alias("raw_base64"),
+    )
+    file_cols = [F.col(FILE_COL).alias("file"), F.col(BLOCK_COL).alias("offset")] if FILE_COL in columns else [
+        F.lit(None).cast("string").alias("file"), F.lit(None).cast("bigint").alias("offset")]
+    counts = annotated.where(verdict == COUNT).select(
+        F.col(PARTITION_COL).alias("partition"), *file_cols, F.col(READ_COL).alias("read"),
+        F.col(VALID_COL).alias("valid"), F.col(REJECTED_COL).alias("rejected"), F.col(PID_COL).alias("pid"),
+        F.col(COMPILED_COL).alias("compiled"),
+    )
+    return SparkValidation(annotated, valid, rejected, counts, df, spec)
+
+
+def read_json_lines(spark: SparkSession, paths: str | Sequence[str]) -> DataFrame:
+    """JSON lines as Spark reads text (a file, a folder, a glob; local, s3://, hdfs://), with each line's file
+    and its split's byte offset, from which `validate_dataframe` numbers the lines. Lines end at "\\n" only
+    (as Python's and the single-process path's), so a "\\r\\n" line keeps its "\\r", which JSON allows."""
+    from pyspark.sql import functions as F
+
+    df = spark.read.option("lineSep", "\n").text(list(paths) if not isinstance(paths, str) else paths)
+    return df.select(
+        F.col("value"), F.col("_metadata.file_path").alias(FILE_COL),
+        F.col("_metadata.file_block_start").alias(BLOCK_COL),
+    )
+
+
+def line_offsets(df: DataFrame) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]:
+    """For a `read_json_lines` DataFrame: the lines before each split in its file, and the lines in each split.
+    One JVM-only Spark job (no Python): it reads the input once and counts lines per split."""
+    rows = df.groupBy(FILE_COL, BLOCK_COL).count().collect()
+    per_split = {(r[FILE_COL], int(r[BLOCK_COL])): int(r["count"]) for r in rows}
+    before: dict[tuple[str, int], int] = {}
+    running: dict[str, int] = Counter()
+    for file, block in sorted(per_split):
+        before[(file, block)] = running[file]
+        running[file] += per_split[(file, block)]
+    return before, per_split
+
+
+# ------------------------------------------------------------------------------------------ files -> files
+
+
+def local_session(master: str = "local[*]", app_name: str = "ml-infra contracts validate") -> SparkSession:
+    """A Spark session for the CLI and tests: quiet, UTC, and Python workers on this interpreter (so they
+    find this environment's packages)."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    spark = (
+        SparkSession.builder.master(master)
+        .appName(app_name)
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", "4")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+class _Files:
+    """Files through Hadoop's FileSystem API, so the same code moves outputs on a local disk, S3 or HDFS."""
+
+    def __init__(self, spark: SparkSession):
+        jvm = spark.sparkContext._jvm
+        assert jvm is not None
+        self._jvm = jvm
+        self._conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+
+    def _path(self, path: str) -> tuple[Any, Any]:
+        p = self._jvm.org.apache.hadoop.fs.Path(path)
+        return p, p.getFileSystem(self._conf)
+
+    def qualified(self, path: str) -> str:
+        p, fs = self._path(path)
+        return str(fs.makeQualified(p).toString())
+
+    def exists(self, path: str) -> bool:
+        p, fs = self._path(path)
+        return bool(fs.exists(p))
+
+    def matches(self, path: str) -> list[str]:
+        p, fs = self._path(path)
+        found = fs.globStatus(p)
+        return [str(s.getPath().toString()) for s in found] if found is not None else []
+
+    def head(self, path: str, n: int) -> bytes:
+        p, fs = self._path(path)
+        stream = fs.open(p)
+        try:
+            return bytes(bytearray(stream.read() & 0xFF for _ in range(n)))
+        finally:
+            stream.close()
+
+    def is_dir(self, path: str) -> bool:
+        p, fs = self._path(path)
+        return bool(fs.exists(p) and fs.getFileStatus(p).isDirectory())
+
+    def files_under(self, path: str) -> list[str]:
+        p, fs = self._path(path)
+        it = fs.listFiles(p, True)
+        out = []
+        while it.hasNext():
+            out.append(str(it.next().getPath().toString()))
+        return out
+
+    def rename(self, src: str, dst: str) -> bool:
+        s, fs = self._path(src)
+        d, _ = self._path(dst)
+        parent = d.getParent()
+        if parent is not None:
+            fs.mkdirs(parent)
+        return bool(fs.rename(s, d))
+
+    def mkdirs(self, path: str) -> None:
+        p, fs = self._path(path)
+        fs.mkdirs(p)
+
+    def delete(self, path: str) -> None:
+        p, fs = self._path(path)
+        if fs.exists(p):
+            fs.delete(p, True)
+
+
+def _inside(child: str, parent: str) -> bool:
+    return child == parent or child.startswith(parent.rstrip("/") + "/")
+
+
+def _without_scheme_file(path: str) -> str:
+    return re.sub(r"^file:(//)?", "", path)
+
+
+@dataclass
+class FilesRun:
+    summary: Summary
+    balance: Balance
+    valid_output: str | None
+    rejected_output: str | None
+
+
+def validate_files(
+    spark: SparkSession,
+    contract: ContractSpec,
+    input_path: str,
+    valid_output: str | None = None,
+    rejected_output: str | None = None,
+) -> FilesRun:
+    """Validate JSON-lines files (a file, a folder or a glob) on Spark and write the valid lines (as they
+    were) and the rejected records (JSON lines: file, line, reasons, record|raw) as new folders.
+
+    One validation pass writes both outputs (partitioned by verdict into a staging folder beside the valid
+    output, then moved into place), so the records are judged once. Before anything is written: the outputs
+    must not exist and must not overlap the input or each other. After: read = valid + rejected per split,
+    Spark's own line count per split agrees, and the folders hold exactly the lines counted; otherwise
+    SparkValidationError says what was written where. ContractError for unusable input."""
+    from pyspark.errors import AnalysisException
+    from pyspark.sql import functions as F
+
+    files = _Files(spark)
+    matched = files.matches(input_path)
+    if not matched:
+        raise ContractError([f"{input_path}: no such input file, folder or glob match."])
+    inputs = sorted({f for m in matched for f in (files.files_under(m) if files.is_dir(m) else [m])})
+    inputs = [f for f in inputs if not Path(_without_scheme_file(f)).name.startswith((".", "_"))]
+    if not inputs:
+        raise ContractError([f"{input_path}: holds no input file (names starting with '.' or '_' are skipped)."])
+    for f in inputs:
+        if files.head(f, 4) == AVRO_MAGIC:
+            raise ContractError([f"{_without_scheme_file(f)}: is an Avro container file; the Spark engine reads "
+                                 "JSON lines (use --engine python for Avro files)."])
+    outputs = {label: files.qualified(p) for label, p in (("--valid", valid_output), ("--rejected",
+                                                                                        rejected_output)) if p}
+    problems = []
+    for label, out in outputs.items():
+        if files.exists(out):
+            problems.append(f"{_without_scheme_file(out)}: {label} already exists; the Spark engine writes a new "
+                            "folder and never replaces one. Remove it or choose another path.")
+        for m in [files.qualified(m) for m in matched]:
+            if _inside(out, m) or _inside(m, out):
+                problems.append(f"{_without_scheme_file(out)}: {label} overlaps the input "
+                                f"{_without_scheme_file(m)}; write outputs elsewhere.")
+    if len(outputs) == 2:
+        a, b = outputs.values()
+        if _inside(a, b) or _inside(b, a):
+            problems.append(f"{valid_output}: --valid and --rejected overlap; give two separate folders.")
+    if problems:
+        raise ContractError(problems)
+
+    try:
+        df = read_json_lines(spark, inputs)
+        before, per_split = line_offsets(df)
+    except AnalysisException as err:
+        raise ContractError([f"{input_path}: cannot be read: {err}"]) from None
+    result = validate_dataframe(df, contract, column="value", _line_offsets=before)
+    rejection = F.to_json(F.struct(
+        F.regexp_replace(F.col(FILE_COL), "^file:", "").alias("file"), F.col(LINE_COL).alias("line"),
+        F.col(REASONS_COL).alias("reasons"), F.col(RECORD_COL).alias("record"), F.col(RAW_COL).alias("raw"),
+        F.col(RAW_B64_COL).alias("raw_base64"),
+    ))
+    count = F.to_json(F.struct(
+        F.col(PARTITION_COL).alias("partition"), F.col(FILE_COL).alias("file"), F.col(BLOCK_COL).alias("offset"),
+        F.col(READ_COL).alias("read"), F.col(VALID_COL).alias("valid"), F.col(REJECTED_COL).alias("rejected"),
+        F.col(PID_COL).alias("pid"), F.col(COMPILED_COL).alias("compiled"),
+    ))
+    verdict = F.col(VERDICT_COL)
+    line = (F.when(verdict == VALID, F.col("value")).when(verdict == REJECTED, rejection).otherwise(count))
+    anchor = valid_output or rejected_output
+    staging_parent = anchor if anchor is not None else input_path
+    staging = files.qualified(f"{staging_parent.rstrip('/')}.staging-{uuid.uuid4().hex[:12]}") if anchor else \
+        files.qualified(os.path.join(tempfile.gettempdir(), f"ml-infra-spark-{uuid.uuid4().hex[:12]}"))
+    written: list[str] = []
+    try:
+        result.annotated.select(verdict.alias("verdict"), line.alias("line")).write.partitionBy(
+            "verdict").text(staging)
+        splits = [json.loads(r.value) for r in spark.read.text(f"{staging}/verdict={COUNT}").collect()]
+        for s in splits:
+            s["offset"] = int(s["offset"]) if s.get("offset") is not None else None
+        top, first = _rejected_summary(spark, f"{staging}/verdict={REJECTED}", files)
+        for label, out, part in (("--valid", valid_output, VALID), ("--rejected", rejected_output, REJECTED)):
+            src = f"{staging}/verdict={part}"
+            if out is None:
+                continue
+            if files.exists(src):
+                if not files.rename(src, files.qualified(out)):
+                    raise SparkValidationError(f"{out}: could not move the {label} output into place from "
+                                               f"{_without_scheme_file(staging)}.")
+            else:
+                files.mkdirs(files.qualified(out))
+            written.append(out)
+        valid_rows = _lines_in(spark, files, valid_output, f"{staging}/verdict={VALID}")
+        rejected_rows = _lines_in(spark, files, rejected_output, f"{staging}/verdict={REJECTED}")
+    except SparkValidationError:
+        raise
+    except Exception as err:
+        files.delete(staging)
+        said = ", ".join(written) if written else "nothing"
+        raise SparkValidationError(f"the Spark run failed ({type(err).__name__}: {str(err)[:500]}); written: "
+                                   f"{said}; staging folder removed.") from err
+    finally:
+        files.delete(staging)
+    balance = _balance(splits, sum(per_split.values()), valid_rows, rejected_rows,
+                       valid_output or "valid records", rejected_output or "rejected records", per_split)
+    if not balance.balanced:
+        raise SparkValidationError(
+            "counts do not balance: " + " ".join(balance.problems)
+            + f" Written: {', '.join(written) or 'nothing'}; treat them as incomplete."
+        )
+    summary = Summary(contract.name, input_path, "jsonl", read=balance.read, valid=balance.valid,
+                      rejected=balance.rejected)
+    summary.reasons.update(top)
+    summary.first_rejections.extend(first)
+    return FilesRun(summary, balance, valid_output, rejected_output)
+
+
+def _lines_in(spark: SparkSession, files: _Files, output: str | None, staged: str) -> int:
+    where = files.qualified(output) if output is not None else staged
+    if not files.exists(where) or not files.files_under(where):
+        return 0
+    return spark.read.option("lineSep", "\n").text(where).count()
+
+
+@dataclass
+class FileRejection(Rejection):
+    """A rejection with the file it came from (the Spark engine reads many files at once)."""
+
+    file: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, **super().to_json()}
+
+
+def _rejected_summary(
+    spark: SparkSession, folder: str, files: _Files
+) -> tuple[Counter[tuple[str, str]], list[Rejection]]:
+    """The most frequent (pointer, keyword) pairs, array indexes folded to `*` as the single-process summary
+    does, and the first rejected records by file and line: computed by Spark from the rejected output."""
+    from pyspark.sql import functions as F
+
+    top: Counter[tuple[str, str]] = Counter()
+    if not files.exists(folder):
+        return top, []
+    schema = ("file string, line bigint, reasons array<struct<pointer: string, keyword: string, message: string>>, "
+              "record string, raw string, raw_base64 string")
+    rejected = spark.read.schema(schema).json(folder)
+    reasons = rejected.select(F.explode("reasons").alias("r")).select(
+        F.regexp_replace("r.pointer", r"/\d+(?=/|$)", "/*").alias("pointer"), F.col("r.keyword").alias("keyword"))
+    for r in reasons.groupBy("pointer", "keyword").count().orderBy(F.desc("count")).limit(TOP_REASONS).collect():
+        top[(r["pointer"], r["keyword"])] = int(r["count"])
+    first: list[Rejection] = []
+    for r in rejected.orderBy("file", "line").limit(20).collect():
+        first.append(FileRejection(
+            line=int(r["line"]), reasons=[Reason(x["pointer"], x["keyword"], x["message"]) for x in r["reasons"]],
+            record=r["record"], raw=r["raw"], file=r["file"],
+        ))
+    return top, first
+
