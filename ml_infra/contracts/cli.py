@@ -250,12 +250,19 @@ def publish(
 def validate(
     contract: Annotated[str, typer.Argument(help="A contract's name, or a schema file's path.")],
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="JSON lines (or an Avro container file).")],
-    valid: Annotated[Path | None, typer.Option("--valid", help="Write valid records here.")] = None,
+    valid: Annotated[Path | None, typer.Option("--valid", help="Write valid records here (a new folder with "
+                                                "--engine spark).")] = None,
     rejected: Annotated[
-        Path | None, typer.Option("--rejected", help="Write rejected records here, as JSON lines with reasons.")
+        Path | None, typer.Option("--rejected", help="Write rejected records here, as JSON lines with reasons (a "
+                                  "new folder with --engine spark).")
     ] = None,
     contracts_dir: ContractsDir = Path("contracts"),
     as_json: AsJson = False,
+    engine: Annotated[
+        str, typer.Option("--engine", help="python: one process, streaming; spark: INPUT may be a folder or a "
+                          "glob of JSON lines, --valid and --rejected are new folders.")
+    ] = "python",
+    master: Annotated[str, typer.Option("--master", help="Spark master URL, with --engine spark.")] = "local[*]",
 ) -> None:
     """Validate records against a contract, streaming. Exit 0 when all are valid, 1 when any is rejected, 2 when
     the contract or the input is unusable (outputs that overlap the input or each other are refused before
@@ -263,6 +270,11 @@ def validate(
     from ml_infra.contracts.catalog import ContractError
     from ml_infra.contracts.validate import AvroDamage, validate_stream, validator_for_contract
 
+    if engine not in ("python", "spark"):
+        raise _fail([f"--engine {engine!r} is not an engine; allowed: python, spark."], as_json)
+    if engine == "spark":
+        summary = _validate_on_spark(contract, input_path, valid, rejected, contracts_dir, master, as_json)
+        raise _render_validation(summary, valid, rejected, as_json, engine)
     try:
         validator = validator_for_contract(contract, contracts_dir)
     except ContractError as err:
@@ -287,12 +299,18 @@ def validate(
     except OSError as err:
         raise _fail([f"{err.filename}: {err.strerror}; the outputs hold what was written before this error."],
                     as_json) from None
+    raise _render_validation(summary, valid, rejected, as_json, engine)
+
+
+def _render_validation(summary: Any, valid: Path | None, rejected: Path | None, as_json: bool,
+                       engine: str) -> typer.Exit:
+    """The summary of `validate`, the same whichever engine ran: exit 0 all valid, 1 any rejected."""
     code = 0 if summary.rejected == 0 else 1
     if as_json:
-        cli_console.json_document({"ok": code == 0, **summary.to_json(),
+        cli_console.json_document({"ok": code == 0, **summary.to_json(), "engine": engine,
                                    "valid_output": str(valid) if valid else None,
                                    "rejected_output": str(rejected) if rejected else None})
-        raise typer.Exit(code)
+        return typer.Exit(code)
     console = _out()
     judged = f" (JSON Schema {summary.draft})" if summary.draft else " (Avro)"
     table = Table(title=literal(f"{summary.input} against {summary.contract}{judged}"), title_justify="left")
@@ -311,13 +329,47 @@ def validate(
         first = Table(title="First rejected records", title_justify="left")
         for col in ("line", "pointer", "keyword", "message"):
             first.add_column(col, overflow="fold")
+
+        def where(rej: Any) -> str:  # the Spark engine reads many files: file:line
+            file = getattr(rej, "file", "")
+            return f"{file}:{rej.line}" if file else str(rej.line)
+
         for rej in summary.first_rejections[:10]:
             for reason in rej.reasons[:5]:
-                first.add_row(str(rej.line), reason.pointer or "/", reason.keyword, reason.message)
+                first.add_row(where(rej), reason.pointer or "/", reason.keyword, reason.message)
         console.print(first)
     if rejected is None and summary.rejected:
         console.print(styled("Pass --rejected FILE to keep every rejected record with its reasons.", "dim"))
-    raise typer.Exit(code)
+    return typer.Exit(code)
+
+
+def _validate_on_spark(contract: str, input_path: Path, valid: Path | None, rejected: Path | None,
+                       contracts_dir: Path, master: str, as_json: bool) -> Any:
+    """`validate --engine spark`: the same contract resolution and summary, records judged in Spark tasks."""
+    from ml_infra.contracts.catalog import ContractError
+
+    try:
+        import pyspark  # noqa: F401  (present only with the `spark` extra)
+
+        from ml_infra.contracts import spark as on_spark
+    except ImportError:
+        raise _fail(["--engine spark needs PySpark: pip install 'ml-infra[spark]'."], as_json) from None
+    try:
+        spec = on_spark.contract_from_catalog(contract, contracts_dir)
+    except ContractError as err:
+        raise _fail(err.problems, as_json) from None
+    try:
+        session = on_spark.local_session(master)
+    except Exception as err:  # Spark reports a missing Java or a bad master as assorted errors
+        raise _fail([f"--master {master}: cannot start Spark: {str(err).strip()[:300]}"], as_json) from None
+    try:
+        run = on_spark.validate_files(session, spec, str(input_path), str(valid) if valid else None,
+                                      str(rejected) if rejected else None)
+    except ContractError as err:
+        raise _fail(err.problems, as_json) from None
+    except on_spark.SparkValidationError as err:
+        raise _fail([str(err)], as_json) from None
+    return run.summary
 
 
 def _identity(path: Path) -> tuple[str, tuple[int, int] | None]:

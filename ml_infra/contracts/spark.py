@@ -11,11 +11,11 @@ Installed with the `spark` extra (`pip install 'ml-infra[spark]'`: PySpark 3.5 a
 
 How it runs, and why so:
 - One `DataFrame.mapInArrow` pass. Each Python task receives Arrow record batches, judges every record of a
-  batch with the same per-record code as the single-process path (parse with orjson, the compiled
-  validator's fast path, every reason only for the rejected), and yields one Arrow batch per input batch: the
+  batch with the single-process path's own per-record API (`validate_line`: its exact-number parser, its
+  engine, its messages; every reason for a rejected record), and yields one Arrow batch per input batch: the
   input columns passed through untouched (no Python object is built for a column that is not validated) and a
   verdict per row. No per-row Python UDF, no collect to the driver. `mapInArrow` rather than `mapInPandas`:
-  the records are JSON bytes that go to orjson as they are, so a pandas DataFrame would only add a conversion
+  the records are JSON bytes that go to the parser as they are, so a pandas DataFrame would only add a conversion
   each way; `bench/bench_spark_validate.py --udf pandas` measures the difference (docs/spark.md has numbers).
 - The contract's text travels with the task (a few KB); each executor's Python worker compiles it once and
   keeps it in a module-level cache keyed by the contract's digest (`_COMPILED`): Spark reuses Python workers
@@ -36,7 +36,6 @@ How it runs, and why so:
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
 import json
@@ -51,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ml_infra.contracts.catalog import AVRO_SUFFIX, JSON_SCHEMA_SUFFIX, ContractError, contract_name
+from ml_infra.contracts.catalog import AVRO_SUFFIX, JSON_SCHEMA_SUFFIX, ContractError
 from ml_infra.contracts.validate import AVRO_MAGIC, Reason, Rejection, Summary
 
 if TYPE_CHECKING:
@@ -99,6 +98,7 @@ class ContractSpec:
     data_format: str  # JSON or AVRO
     text: str
     source: str  # a human label: the file, "catalog contracts/x", "Glue registry r/s v3"
+    draft: str = ""  # the JSON Schema draft it is judged under, as the single-process path decides it
 
     @functools.cached_property
     def digest(self) -> str:
@@ -106,30 +106,33 @@ class ContractSpec:
 
 
 def contract_from_file(path: str | Path) -> ContractSpec:
-    """A contract from a schema file (`*.schema.json` or `*.avsc`), checked as the catalog checks it."""
-    from ml_infra.contracts.catalog import load_contract_file
-
-    p = Path(path)
-    data_format, text, _document = load_contract_file(p)
-    return ContractSpec(contract_name(p) or p.name, data_format, text, str(p))
+    """A contract from a schema file (`*.schema.json` or `*.avsc`), checked and compiled (on the driver, so a
+    broken contract stops before Spark runs) exactly as `ml-infra contracts validate FILE` does."""
+    return contract_from_catalog(str(path))
 
 
 def contract_from_catalog(name: str, contracts_dir: str | Path = "contracts") -> ContractSpec:
-    """A contract by name from the catalog in `contracts_dir` (or a schema file's path), as the CLI takes it."""
-    from ml_infra.contracts.validate import resolve_contract_path
+    """A contract by name from the catalog in `contracts_dir` (or a schema file's path), as the CLI takes it:
+    the single-process path resolves, checks and compiles it, and decides its draft."""
+    from ml_infra.contracts.validate import resolve_contract_path, validator_for_contract
 
-    return contract_from_file(resolve_contract_path(name, Path(contracts_dir)))
+    validator = validator_for_contract(name, Path(contracts_dir))
+    path = resolve_contract_path(name, Path(contracts_dir))
+    return ContractSpec(validator.name, validator.data_format, path.read_text(encoding="utf-8"), str(path),
+                        validator.draft)
 
 
 def contract_from_registry(registry: str, schema: str, version: int | None = None, client: Any = None) -> ContractSpec:
     """A contract from the AWS Glue Schema Registry: `version` (a number) or the latest version.
 
-    The version must be AVAILABLE and of format JSON or AVRO. Its text is checked exactly as a schema file of
-    the catalog is (through the same loader, on a temporary copy), so a registry contract is judged the same
-    as the file it was published from. `client` defaults to a Glue client from the standard AWS settings."""
+    The version must be AVAILABLE and of format JSON or AVRO. Its text is checked and compiled exactly as a
+    catalog contract is (through the same loader, on a temporary copy; Glue's drafts, draft-07 when `$schema`
+    is absent), so a registry contract is judged the same as the file it was published from. `client`
+    defaults to a Glue client from the standard AWS settings."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from ml_infra.contracts.catalog import load_contract_file
+    from ml_infra.contracts.catalog import json_schema_draft, load_contract_file
+    from ml_infra.contracts.validate import compile_validator
 
     if client is None:
         from ml_infra.contracts.registry import glue_client
@@ -160,10 +163,12 @@ def contract_from_registry(registry: str, schema: str, version: int | None = Non
         copy = Path(tmp) / f"{schema}{suffix}"
         copy.write_text(text, encoding="utf-8")
         try:
-            load_contract_file(copy)
+            _format, _text, document = load_contract_file(copy, glue=True)
+            draft = json_schema_draft(copy, document, glue=True) if data_format == "JSON" else ""
+            compile_validator(schema, str(data_format), document, draft)
         except ContractError as err:
             raise ContractError([p.replace(str(copy), where) for p in err.problems]) from None
-    return ContractSpec(schema, str(data_format), text, where)
+    return ContractSpec(schema, str(data_format), text, where, draft)
 
 
 def resolve_contract(contract: str | Path | ContractSpec, contracts_dir: str | Path = "contracts") -> ContractSpec:
@@ -173,6 +178,8 @@ def resolve_contract(contract: str | Path | ContractSpec, contracts_dir: str | P
 
 
 # ------------------------------------------------------------------------------------- executor-side kernel
+
+NULL_VALUE = [Reason("", "json", "no value (null)")]
 
 # Compiled validators of this Python process, by contract digest. Spark reuses its Python workers between
 # tasks (spark.python.worker.reuse, on by default), so each worker compiles a contract once.
@@ -186,27 +193,17 @@ def compiled_validator(spec: ContractSpec) -> tuple[RecordValidator, bool]:
         return found, False
     from ml_infra.contracts.validate import compile_validator
 
-    validator = compile_validator(spec.name, spec.data_format, json.loads(spec.text))
+    validator = compile_validator(spec.name, spec.data_format, json.loads(spec.text), spec.draft)
     _COMPILED[spec.digest] = validator
     return validator, True
 
 
-def judge_values(validator: RecordValidator, values: Sequence[bytes]) -> list[Rejection | None]:
-    """The verdict of each JSON text: None when valid, else the rejection with every reason.
-
-    A thin adapter over the single-process path's per-line judgement (`validate._json_lines`: the same
-    parser, the same fast path, the same reasons), so both engines decide every record the same way."""
-    from ml_infra.contracts.validate import _json_lines
-
-    return [rejection for _n, _line, _record, rejection in _json_lines(values, validator)]  # type: ignore[arg-type]
-
-
-def _readable(value: bytes) -> tuple[str, str | None]:
-    """The text of a value, and its base64 when it is not UTF-8 (the readable form then has U+FFFD)."""
-    try:
-        return value.decode("utf-8"), None
-    except UnicodeDecodeError:
-        return value.decode("utf-8", errors="replace"), base64.b64encode(value).decode("ascii")
+def judge_values(validator: RecordValidator, values: Sequence[bytes]) -> list[list[Reason]]:
+    """Every reason each JSON text is rejected ([] when valid): the single-process path's per-record API
+    (`validate_line`: the same exact-number parser, the same engine, the same messages), so both engines
+    decide every record the same way."""
+    validate_line = validator.validate_line
+    return [validate_line(v) for v in values]
 
 
 def _arrow_types() -> dict[str, Any]:
@@ -221,12 +218,18 @@ def _arrow_types() -> dict[str, Any]:
     }
 
 
-ADDED_DDL = (
-    f"{VERDICT_COL} string, {LINE_COL} bigint, "
-    f"{REASONS_COL} array<struct<pointer: string, keyword: string, message: string>>, "
-    f"{RECORD_COL} string, {RAW_COL} string, {RAW_B64_COL} string, {PARTITION_COL} bigint, {READ_COL} bigint, "
-    f"{VALID_COL} bigint, {REJECTED_COL} bigint, {PID_COL} bigint, {COMPILED_COL} boolean"
-)
+def _added_fields() -> list[Any]:
+    """The Spark types of the columns the task adds (the same as `_arrow_types`)."""
+    from pyspark.sql import types as T
+
+    reason = T.StructType([T.StructField(n, T.StringType()) for n in ("pointer", "keyword", "message")])
+    kinds = {VERDICT_COL: T.StringType(), LINE_COL: T.LongType(), REASONS_COL: T.ArrayType(reason),
+             RECORD_COL: T.StringType(), RAW_COL: T.StringType(), RAW_B64_COL: T.StringType(),
+             PARTITION_COL: T.LongType(), READ_COL: T.LongType(), VALID_COL: T.LongType(),
+             REJECTED_COL: T.LongType(), PID_COL: T.LongType(), COMPILED_COL: T.BooleanType()}
+    return [T.StructField(name, kinds[name]) for name in ADDED]
+
+
 ADDED = (VERDICT_COL, LINE_COL, REASONS_COL, RECORD_COL, RAW_COL, RAW_B64_COL, PARTITION_COL, READ_COL,
          VALID_COL, REJECTED_COL, PID_COL, COMPILED_COL)
 
@@ -263,6 +266,10 @@ def validate_batches(
         files = batch.column(FILE_COL).to_pylist() if has_file else [None] * n
         blocks = batch.column(BLOCK_COL).to_pylist() if has_file else [partition] * n
         present = [v for v in values if v is not None]
+        if has_file:
+            # A line as the single-process path reads it: with its "\n" (Spark's line reader strips it), so
+            # that even a parser's message about where a broken line ends is the same.
+            present = [v + b"\n" for v in present]
         judged = iter(judge_values(validator, present))
         verdicts: list[str] = []
         lines: list[int | None] = []
@@ -277,12 +284,8 @@ def validate_batches(
                 lines.append(line_offsets.get((file, block), 0) + tally[0])
             else:
                 lines.append(None)
-            rejection = None
-            if value is None:
-                rejection = Rejection(0, [Reason("", "json", "no value (null)")], raw="")
-            else:
-                rejection = next(judged)
-            if rejection is None:
+            reasons_here = NULL_VALUE if value is None else next(judged)
+            if not reasons_here:
                 tally[1] += 1
                 verdicts.append(VALID)
                 reasons.append(None)
@@ -292,16 +295,16 @@ def validate_batches(
                 continue
             tally[2] += 1
             verdicts.append(REJECTED)
-            reasons.append([r.to_json() for r in rejection.reasons])
-            text, exact = _readable(value) if value is not None else ("", None)
-            if rejection.raw is None:  # parsed: keep its text as it came
-                records.append(text)
-                raws.append(None)
-            else:
+            reasons.append([r.to_json() for r in reasons_here])
+            if reasons_here[0].keyword == "json":  # not JSON: kept as the single-process path keeps it
+                kept = Rejection(0, reasons_here, raw=value or b"").to_json()
                 records.append(None)
-                raws.append(text)
-            raw_b64.append(exact)
-        nones: list[None] = [None] * n
+                raws.append(kept["raw"])
+                raw_b64.append(kept.get("raw_base64"))
+            else:  # parsed, so UTF-8: its text as it came
+                records.append(value.decode("utf-8") if value is not None else None)
+                raws.append(None)
+                raw_b64.append(None)
         columns = [batch.column(name) for name in passthrough]
         for name, column in zip(passthrough, columns, strict=True):
             passthrough_types[name] = column.type
@@ -361,11 +364,41 @@ class SparkValidation:
     Each is a filter of one annotated DataFrame (`annotated`); cache it if you act on more than one."""
 
     annotated: DataFrame
-    valid: DataFrame
-    rejected: DataFrame
-    counts: DataFrame
     source: DataFrame
     contract: ContractSpec
+    data_columns: list[str]
+    key_columns: list[str]
+    from_files: bool
+
+    # Built when first used: each DataFrame costs the driver an analysis, which adds up over many validations.
+    @functools.cached_property
+    def valid(self) -> DataFrame:
+        from pyspark.sql import functions as F
+
+        return self.annotated.where(F.col(VERDICT_COL) == VALID).select(*self.data_columns)
+
+    @functools.cached_property
+    def rejected(self) -> DataFrame:
+        from pyspark.sql import functions as F
+
+        where = [F.col(FILE_COL).alias("file"), F.col(LINE_COL).alias("line")] if self.from_files else []
+        return self.annotated.where(F.col(VERDICT_COL) == REJECTED).select(
+            *where, *[F.col(k) for k in self.key_columns],
+            F.col(REASONS_COL).alias("reasons"), F.col(RECORD_COL).alias("record"), F.col(RAW_COL).alias("raw"),
+            F.col(RAW_B64_COL).alias("raw_base64"),
+        )
+
+    @functools.cached_property
+    def counts(self) -> DataFrame:
+        from pyspark.sql import functions as F
+
+        file_cols = [F.col(FILE_COL).alias("file"), F.col(BLOCK_COL).alias("offset")] if self.from_files else [
+            F.lit(None).cast("string").alias("file"), F.lit(None).cast("bigint").alias("offset")]
+        return self.annotated.where(F.col(VERDICT_COL) == COUNT).select(
+            F.col(PARTITION_COL).alias("partition"), *file_cols, F.col(READ_COL).alias("read"),
+            F.col(VALID_COL).alias("valid"), F.col(REJECTED_COL).alias("rejected"), F.col(PID_COL).alias("pid"),
+            F.col(COMPILED_COL).alias("compiled"),
+        )
 
     def check_balance(self) -> Balance:
         """Run the validation once more and count: per split, read = valid + rejected as the tasks counted,
@@ -415,6 +448,7 @@ def validate_dataframe(
     *,
     column: str | None = "value",
     key_columns: Sequence[str] = (),
+    record_columns: Sequence[str] | None = None,
     keep_nulls: bool = False,
     contracts_dir: str | Path = "contracts",
     _line_offsets: dict[tuple[str, int], int] | None = None,
@@ -423,16 +457,20 @@ def validate_dataframe(
     """Validate every row of `df` against `contract` (a ContractSpec, a schema file's path or a catalog name).
 
     `column`: the column of JSON text (string or binary), e.g. `value` of `spark.read.text`; None to judge
-    each row's struct of all columns. `key_columns` are copied to the rejected rows to find them again.
+    each row as a struct of `record_columns` (default: every column; leave out, say, a table's partition
+    columns that the contract does not describe). `key_columns` are copied to the rejected rows to find them
+    again.
     A DataFrame from `read_json_lines` also gives each rejected row its file and line."""
     from pyspark.sql import functions as F
 
     spec = resolve_contract(contract, contracts_dir)
-    columns = list(df.columns)
+    input_schema = df.schema  # one analysis, reused below
+    columns = list(input_schema.fieldNames())
     taken = [c for c in columns if c.startswith(PREFIX) and c not in (FILE_COL, BLOCK_COL)]
     if taken:
         raise ContractError([f"input columns {taken}: names starting with {PREFIX!r} are reserved; rename them."])
-    missing = [c for c in [*(([column]) if column else []), *key_columns] if c not in columns]
+    missing = [c for c in [*(([column]) if column else []), *key_columns, *(record_columns or [])]
+               if c not in columns]
     if missing:
         raise ContractError([f"input has no column {m!r}; columns: {', '.join(columns)}." for m in missing])
     clash = [k for k in key_columns if k in ("file", "line", *REJECTED_FIELDS)]
@@ -441,7 +479,7 @@ def validate_dataframe(
                              for k in clash])
     data_columns = [c for c in columns if c not in (FILE_COL, BLOCK_COL)]
     if column is not None:
-        kind = dict(df.dtypes)[column]
+        kind = df.schema[column].dataType.simpleString()
         if kind not in ("string", "binary"):
             raise ContractError([f"column {column!r} is {kind}; give a column of JSON text (string or binary), "
                                  "or column=None to judge struct rows."])
@@ -449,13 +487,15 @@ def validate_dataframe(
     else:
         # Stated both ways: the session's default (spark.sql.jsonGenerator.ignoreNullFields) may differ.
         options = {"ignoreNullFields": "false" if keep_nulls else "true"}
-        text = F.to_json(F.struct(*[F.col(c) for c in data_columns]), options).cast("binary")
-    staged = df.withColumn(INPUT_COL, text)
-    passthrough = [c for c in staged.columns if c != INPUT_COL]
+        judged = list(record_columns) if record_columns is not None else data_columns
+        text = F.to_json(F.struct(*[F.col(c) for c in judged]), options).cast("binary")
     from pyspark.sql.pandas.types import to_arrow_schema
+    from pyspark.sql.types import StructType
 
-    arrow_schema = to_arrow_schema(staged.select(*passthrough).schema)
-    schema = ", ".join(f"`{name}` {kind}" for name, kind in staged.select(*passthrough).dtypes) + ", " + ADDED_DDL
+    staged = df.withColumn(INPUT_COL, text)
+    passthrough = list(columns)
+    arrow_schema = to_arrow_schema(input_schema)
+    schema = StructType([*input_schema.fields, *_added_fields()])
     offsets = _line_offsets
 
     if _udf == "pandas":
@@ -473,24 +513,7 @@ def validate_dataframe(
 
         annotated = staged.mapInArrow(run, schema)
 
-    verdict = F.col(VERDICT_COL)
-    valid = annotated.where(verdict == VALID).select(*data_columns)
-    where_cols = []
-    if FILE_COL in columns:
-        where_cols = [F.col(FILE_COL).alias("file"), F.col(LINE_COL).alias("line")]
-    rejected = annotated.where(verdict == REJECTED).select(
-        *where_cols, *[F.col(k) for k in key_columns],
-        F.col(REASONS_COL).alias("reasons"), F.col(RECORD_COL).alias("record"), F.col(RAW_COL).alias("raw"),
-        F.col(RAW_B64_COL).alias("raw_base64"),
-    )
-    file_cols = [F.col(FILE_COL).alias("file"), F.col(BLOCK_COL).alias("offset")] if FILE_COL in columns else [
-        F.lit(None).cast("string").alias("file"), F.lit(None).cast("bigint").alias("offset")]
-    counts = annotated.where(verdict == COUNT).select(
-        F.col(PARTITION_COL).alias("partition"), *file_cols, F.col(READ_COL).alias("read"),
-        F.col(VALID_COL).alias("valid"), F.col(REJECTED_COL).alias("rejected"), F.col(PID_COL).alias("pid"),
-        F.col(COMPILED_COL).alias("compiled"),
-    )
-    return SparkValidation(annotated, valid, rejected, counts, df, spec)
+    return SparkValidation(annotated, df, spec, data_columns, list(key_columns), FILE_COL in columns)
 
 
 def read_json_lines(spark: SparkSession, paths: str | Sequence[str]) -> DataFrame:
@@ -546,10 +569,10 @@ class _Files:
     """Files through Hadoop's FileSystem API, so the same code moves outputs on a local disk, S3 or HDFS."""
 
     def __init__(self, spark: SparkSession):
-        jvm = spark.sparkContext._jvm
-        assert jvm is not None
-        self._jvm = jvm
-        self._conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+        # py4j objects: typed as Any, their methods are Hadoop's (org.apache.hadoop.fs.FileSystem).
+        context: Any = spark.sparkContext
+        self._jvm: Any = context._jvm
+        self._conf: Any = context._jsc.hadoopConfiguration()
 
     def _path(self, path: str) -> tuple[Any, Any]:
         p = self._jvm.org.apache.hadoop.fs.Path(path)
@@ -729,7 +752,7 @@ def validate_files(
             "counts do not balance: " + " ".join(balance.problems)
             + f" Written: {', '.join(written) or 'nothing'}; treat them as incomplete."
         )
-    summary = Summary(contract.name, input_path, "jsonl", read=balance.read, valid=balance.valid,
+    summary = Summary(contract.name, input_path, "jsonl", contract.draft, read=balance.read, valid=balance.valid,
                       rejected=balance.rejected)
     summary.reasons.update(top)
     summary.first_rejections.extend(first)
@@ -766,15 +789,19 @@ def _rejected_summary(
     schema = ("file string, line bigint, reasons array<struct<pointer: string, keyword: string, message: string>>, "
               "record string, raw string, raw_base64 string")
     rejected = spark.read.schema(schema).json(folder)
-    reasons = rejected.select(F.explode("reasons").alias("r")).select(
-        F.regexp_replace("r.pointer", r"/\d+(?=/|$)", "/*").alias("pointer"), F.col("r.keyword").alias("keyword"))
-    for r in reasons.groupBy("pointer", "keyword").count().orderBy(F.desc("count")).limit(TOP_REASONS).collect():
+    reasons = rejected.select("file", "line", F.posexplode("reasons").alias("at", "r")).select(
+        F.regexp_replace("r.pointer", r"/\d+(?=/|$)", "/*").alias("pointer"), F.col("r.keyword").alias("keyword"),
+        F.struct("file", "line", "at").alias("seen"))
+    # Ties in the order first seen, as the single-process summary (a Counter filled record by record) has them.
+    grouped = reasons.groupBy("pointer", "keyword").agg(F.count(F.lit(1)).alias("count"), F.min("seen").alias("seen"))
+    for r in grouped.orderBy(F.desc("count"), "seen").limit(TOP_REASONS).collect():
         top[(r["pointer"], r["keyword"])] = int(r["count"])
     first: list[Rejection] = []
     for r in rejected.orderBy("file", "line").limit(20).collect():
+        # As the single-process summary keeps them: the line and its first five reasons, not the record.
         first.append(FileRejection(
-            line=int(r["line"]), reasons=[Reason(x["pointer"], x["keyword"], x["message"]) for x in r["reasons"]],
-            record=r["record"], raw=r["raw"], file=r["file"],
+            line=int(r["line"]), reasons=[Reason(x["pointer"], x["keyword"], x["message"]) for x in r["reasons"][:5]],
+            file=r["file"],
         ))
     return top, first
 
