@@ -21,7 +21,7 @@ SCRIPT = PROJECT / "docs" / "examples" / "glue_validate_contract.py"
 def marked_block(marker: str) -> str:
     """The fenced block that follows `<!-- marker -->` in docs/spark.md."""
     text = DOC.read_text(encoding="utf-8")
-    found = re.search(rf"<!-- {re.escape(marker)} -->\s*```[a-z]*\n(.*?)\n```", text, re.S)
+    found = re.search(rf"<!-- {re.escape(marker)} -->\s*```[a-z]*\n(.*?)\n[ \t]*```", text, re.S)
     assert found, f"docs/spark.md has no block marked {marker}"
     return found.group(1)
 
