@@ -98,7 +98,8 @@ class ContractSpec:
     data_format: str  # JSON or AVRO
     text: str
     source: str  # a human label: the file, "catalog contracts/x", "Glue registry r/s v3"
-    draft: str = ""  # the JSON Schema draft it is judged under, as the single-process path decides it
+    draft: str = ""  # the JSON Schema draft it is judged under, as the single-process path decides it ("":
+    # from the document's `$schema`, draft-07 when absent)
 
     @functools.cached_property
     def digest(self) -> str:
@@ -193,7 +194,13 @@ def compiled_validator(spec: ContractSpec) -> tuple[RecordValidator, bool]:
         return found, False
     from ml_infra.contracts.validate import compile_validator
 
-    validator = compile_validator(spec.name, spec.data_format, json.loads(spec.text), spec.draft)
+    document = json.loads(spec.text)
+    draft = spec.draft
+    if not draft and spec.data_format == "JSON":  # a spec made by hand: its `$schema` decides, as for a file
+        from ml_infra.contracts.catalog import json_schema_draft
+
+        draft = json_schema_draft(Path(spec.source), document, glue=False)
+    validator = compile_validator(spec.name, spec.data_format, document, draft)
     _COMPILED[spec.digest] = validator
     return validator, True
 

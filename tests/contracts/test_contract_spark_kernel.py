@@ -134,5 +134,5 @@ def test_a_registry_version_that_is_not_available_or_not_a_schema_is_refused(aws
             contract_from_registry("ml", "n", client=client)
         stub.add_response("get_schema_version", {"VersionNumber": 1, "Status": "AVAILABLE", "DataFormat": "JSON",
                                                  "SchemaDefinition": '{"type": "nope"}'})
-        with pytest.raises(ContractError, match=r"^Glue registry ml/n v1: not a valid"):
+        with pytest.raises(ContractError, match=r"^Glue registry ml/n v1: /type: not a valid draft-07"):
             contract_from_registry("ml", "n", client=client)
