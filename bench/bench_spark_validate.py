@@ -183,7 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         for master in ("local[1]", "local[2]"):
             env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
             done = subprocess.run([sys.executable, __file__, "--child", json.dumps([master, jobs])], env=env,
-                                  capture_output=True, text=True, check=True)
+                                  capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                print(done.stderr[-3000:], file=sys.stderr)
+                raise SystemExit(f"the {master} run failed (exit {done.returncode})")
             runs[master] = json.loads(done.stdout.strip().splitlines()[-1])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

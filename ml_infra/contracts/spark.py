@@ -636,6 +636,12 @@ class _Files:
             fs.delete(p, True)
 
 
+def literal_path(path: str) -> str:
+    """`path` with Hadoop's glob characters escaped: Spark globs every path it reads, so a folder named
+    `out[1]` would otherwise be read as `out1`. For paths that name one file or folder exactly."""
+    return re.sub(r"([{}\[\]*?\\])", r"\\\1", path)
+
+
 def _inside(child: str, parent: str) -> bool:
     return child == parent or child.startswith(parent.rstrip("/") + "/")
 
@@ -701,7 +707,7 @@ def validate_files(
         raise ContractError(problems)
 
     try:
-        df = read_json_lines(spark, inputs)
+        df = read_json_lines(spark, [literal_path(f) for f in inputs])
         before, per_split = line_offsets(df)
     except AnalysisException as err:
         raise ContractError([f"{input_path}: cannot be read: {err}"]) from None
@@ -726,7 +732,7 @@ def validate_files(
     try:
         result.annotated.select(verdict.alias("verdict"), line.alias("line")).write.partitionBy(
             "verdict").text(staging)
-        splits = [json.loads(r.value) for r in spark.read.text(f"{staging}/verdict={COUNT}").collect()]
+        splits = [json.loads(r.value) for r in spark.read.text(literal_path(f"{staging}/verdict={COUNT}")).collect()]
         for s in splits:
             s["offset"] = int(s["offset"]) if s.get("offset") is not None else None
         top, first = _rejected_summary(spark, f"{staging}/verdict={REJECTED}", files)
@@ -770,7 +776,7 @@ def _lines_in(spark: SparkSession, files: _Files, output: str | None, staged: st
     where = files.qualified(output) if output is not None else staged
     if not files.exists(where) or not files.files_under(where):
         return 0
-    return spark.read.option("lineSep", "\n").text(where).count()
+    return spark.read.option("lineSep", "\n").text(literal_path(where)).count()
 
 
 @dataclass
@@ -795,7 +801,7 @@ def _rejected_summary(
         return top, []
     schema = ("file string, line bigint, reasons array<struct<pointer: string, keyword: string, message: string>>, "
               "record string, raw string, raw_base64 string")
-    rejected = spark.read.schema(schema).json(folder)
+    rejected = spark.read.schema(schema).json(literal_path(folder))
     reasons = rejected.select("file", "line", F.posexplode("reasons").alias("at", "r")).select(
         F.regexp_replace("r.pointer", r"/\d+(?=/|$)", "/*").alias("pointer"), F.col("r.keyword").alias("keyword"),
         F.struct("file", "line", "at").alias("seen"))

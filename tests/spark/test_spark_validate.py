@@ -152,9 +152,11 @@ def test_malformed_lines_are_rejected_with_their_text_and_exact_bytes(spark: Any
                                                                     contract_file: Path):
     data = tmp_path / "in.jsonl"
     data.write_bytes(b'{"id": \n\n{"id": "\xff"}\n[1, 2\n')
-    run = validate_files(spark, contract_from_file(contract_file), str(data), None, str(tmp_path / "rejected"))
+    # A folder name with glob characters is written and read back as named, not as a pattern.
+    out = tmp_path / "rejected[1]"
+    run = validate_files(spark, contract_from_file(contract_file), str(data), None, str(out))
     assert (run.summary.read, run.summary.valid, run.summary.rejected) == (4, 0, 4)
-    rows = sorted((json.loads(x) for x in folder_lines(tmp_path / "rejected")), key=lambda r: r["line"])
+    rows = sorted((json.loads(x) for x in folder_lines(out)), key=lambda r: r["line"])
     assert [r["line"] for r in rows] == [1, 2, 3, 4]
     assert [r["raw"] for r in rows] == ['{"id": ', "", '{"id": "\\xff"}', "[1, 2"]
     assert rows[2]["raw_base64"] == "eyJpZCI6ICL/In0="  # the exact bytes of the line that is not UTF-8
