@@ -725,9 +725,11 @@ def validate_files(
     verdict = F.col(VERDICT_COL)
     line = (F.when(verdict == VALID, F.col("value")).when(verdict == REJECTED, rejection).otherwise(count))
     anchor = valid_output or rejected_output
-    staging_parent = anchor if anchor is not None else input_path
-    staging = files.qualified(f"{staging_parent.rstrip('/')}.staging-{uuid.uuid4().hex[:12]}") if anchor else \
-        files.qualified(os.path.join(tempfile.gettempdir(), f"ml-infra-spark-{uuid.uuid4().hex[:12]}"))
+    if anchor is None and not str(spark.sparkContext.master or "").startswith("local"):
+        # The staging folder would be on the driver's local disk, which executors elsewhere cannot write to.
+        raise ContractError(["give a valid or a rejected output folder: on a cluster the run writes through it."])
+    staging = (files.qualified(f"{anchor.rstrip('/')}.staging-{uuid.uuid4().hex[:12]}") if anchor else
+               files.qualified(os.path.join(tempfile.gettempdir(), f"ml-infra-spark-{uuid.uuid4().hex[:12]}")))
     written: list[str] = []
     try:
         result.annotated.select(verdict.alias("verdict"), line.alias("line")).write.partitionBy(
