@@ -16,7 +16,7 @@ How it runs, and why so:
   input columns passed through untouched (no Python object is built for a column that is not validated) and a
   verdict per row. No per-row Python UDF, no collect to the driver. `mapInArrow` rather than `mapInPandas`:
   the records are JSON bytes that go to the parser as they are, so a pandas DataFrame would only add a conversion
-  each way; `bench/bench_spark_validate.py --udf pandas` measures the difference (docs/spark.md has numbers).
+  each way; `bench/bench_spark_validate.py` measures both (docs/spark.md).
 - The contract's text travels with the task (a few KB); each executor's Python worker compiles it once and
   keeps it in a module-level cache keyed by the contract's digest (`_COMPILED`): Spark reuses Python workers
   between tasks, so a worker compiles each contract once, not per task and never per row.
