@@ -1,6 +1,7 @@
 """The GitHub workflows: they parse, preview every stack file with the guardrails policy pack on pull
-requests, run the README's test command, deploy every stack on main with prod behind its environment's
-approval, and reach the clouds through OpenID Connect only (no stored long-lived key)."""
+requests (with a PR comment), run every check of .ci/run, deploy every stack on main with prod behind its
+environment's approval, reach the clouds through OpenID Connect only (no stored long-lived key), use each
+action's current major version and only inputs that version documents."""
 
 from __future__ import annotations
 
@@ -61,19 +62,149 @@ def test_workflow_parses_and_uses_oidc_without_stored_cloud_keys(project_dir: Pa
             assert steps_using(job, "pulumi/auth-actions")
 
 
-def test_pull_requests_preview_every_stack_with_the_policy_pack_and_run_the_tests(project_dir: Path):
+def test_pull_requests_preview_every_stack_with_the_policy_pack_and_comment(project_dir: Path):
     workflow = load(project_dir, "preview.yml")
     assert "pull_request" in workflow["on"]
     preview = workflow["jobs"]["preview"]
-    assert sorted(preview["strategy"]["matrix"]["stack"]) == stack_names(project_dir)
-    (pulumi,) = steps_using(preview, "pulumi/actions")
-    assert pulumi["uses"] == "pulumi/actions@v6"
+    include = preview["strategy"]["matrix"]["include"]
+    assert sorted(entry["stack"] for entry in include) == stack_names(project_dir)
+    assert all(entry["suffix"] == entry["stack"].upper() for entry in include)  # variable names are upper case
+    (pulumi,) = [step for step in steps_using(preview, "pulumi/actions") if "command" in step.get("with", {})]
     assert pulumi["with"]["command"] == "preview"
     assert pulumi["with"]["policyPacks"] == "policy"
     assert pulumi["with"]["policyPackConfigs"] == "policy/config.${{ matrix.stack }}.json"
     assert "${{ matrix.stack }}" in pulumi["with"]["stack-name"]
-    test_runs = [step["run"] for step in workflow["jobs"]["tests"]["steps"] if "run" in step]
-    assert readme_command(project_dir, "tests") in test_runs
+    assert pulumi["with"]["comment-on-pr"] is True
+    assert preview["permissions"]["pull-requests"] == "write"
+
+
+def test_pull_requests_run_every_check_of_the_ci_script(project_dir: Path):
+    checks = load(project_dir, "preview.yml")["jobs"]["checks"]
+    assert steps_using(checks, "actions/checkout")[0]["with"]["fetch-depth"] == 0
+    assert steps_using(checks, "actions/setup-python")[0]["with"]["python-version"] == "3.11"
+    assert steps_using(checks, "actions/setup-node")
+    assert [step["run"] for step in checks["steps"] if "run" in step] == ["bash .ci/run"]
+    ci = (project_dir / ".ci" / "run").read_text()
+    for check in (
+        "run_readme_command preview",
+        "run_readme_command tests",
+        "npm test",
+        ".venv/bin/pyright",
+        ".venv/bin/ruff check .",
+        "ml-infra contracts check",
+        ".ci/confluent-vectors",
+        "scripts/confluent_conformance.py --vectors",
+        "--require-hashes -r requirements.txt",
+    ):
+        assert check in ci, check
+    vectors = (project_dir / ".ci" / "confluent-vectors").read_text()
+    assert re.search(r"^commit=[0-9a-f]{40}$", vectors, re.MULTILINE)  # a pinned commit, not a branch
+    assert len(re.findall(r"[0-9a-f]{64}  diff-", vectors)) == 4
+
+
+# The current major version of every action the workflows use, and the inputs that version's action.yml
+# declares (read from each action's repository at that major version).
+ACTION_INPUTS: dict[str, tuple[str, set[str]]] = {
+    "actions/checkout": ("v7", {"repository", "ref", "token", "fetch-depth", "path", "persist-credentials"}),
+    "actions/setup-python": ("v7", {"python-version", "python-version-file", "cache", "architecture"}),
+    "actions/setup-node": ("v7", {"node-version", "node-version-file", "cache", "registry-url"}),
+    "pulumi/actions": (
+        "v7",
+        {
+            "command",
+            "stack-name",
+            "work-dir",
+            "comment-on-pr",
+            "github-token",
+            "cloud-url",
+            "policyPacks",
+            "policyPackConfigs",
+            "refresh",
+            "upsert",
+            "diff",
+            "expect-no-changes",
+            "message",
+            "pulumi-version",
+        },
+    ),
+    "pulumi/auth-actions": (
+        "v2",
+        {
+            "organization",
+            "requested-token-type",
+            "scope",
+            "token-expiration",
+            "export-environment-variables",
+            "cloud-url",
+        },
+    ),
+    "aws-actions/configure-aws-credentials": (
+        "v6",
+        {
+            "aws-region",
+            "role-to-assume",
+            "role-session-name",
+            "role-duration-seconds",
+            "audience",
+            "allowed-account-ids",
+            "mask-aws-account-id",
+        },
+    ),
+    "azure/login": (
+        "v3",
+        {
+            "client-id",
+            "tenant-id",
+            "subscription-id",
+            "environment",
+            "audience",
+            "auth-type",
+            "allow-no-subscriptions",
+            "enable-AzPSSession",
+        },
+    ),
+    "google-github-actions/auth": (
+        "v3",
+        {
+            "workload_identity_provider",
+            "service_account",
+            "project_id",
+            "audience",
+            "create_credentials_file",
+            "export_environment_variables",
+            "token_format",
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_actions_are_at_their_current_major_version_with_documented_inputs_only(project_dir: Path, name: str):
+    for job in load(project_dir, name)["jobs"].values():
+        for step in job.get("steps", []):
+            if "uses" not in step:
+                continue
+            action, _, version = step["uses"].partition("@")
+            assert action in ACTION_INPUTS, f"{name}: {action} is not a reviewed action"
+            major, documented = ACTION_INPUTS[action]
+            assert version == major, f"{name}: {action}@{version}, current major is {major}"
+            unknown = set(step.get("with", {})) - documented
+            assert not unknown, f"{name}: {action} has no input {unknown}"
+
+
+@pytest.mark.parametrize(("name", "job"), [("preview.yml", "preview"), ("pulumi-up.yml", "up")])
+def test_cloud_jobs_install_both_locked_environments_and_give_azure_native_its_oidc_settings(
+    project_dir: Path, name: str, job: str
+):
+    steps = load(project_dir, name)["jobs"][job]["steps"]
+    env = load(project_dir, name)["jobs"][job]["env"]
+    assert env["ARM_USE_OIDC"] == "true"
+    assert {"ARM_CLIENT_ID", "ARM_TENANT_ID", "ARM_SUBSCRIPTION_ID"} <= set(env)  # dev names no subscription
+    runs = [step.get("run", "") for step in steps]
+    install = next(i for i, run in enumerate(runs) if "pulumi install" in run)
+    assert runs[install] == "pulumi install && cd policy && pulumi install"
+    cli_only = [i for i, step in enumerate(steps) if step.get("uses", "").startswith("pulumi/actions@")]
+    assert "with" not in steps[cli_only[0]] and cli_only[0] < install < cli_only[-1]
 
 
 def test_main_deploys_every_stack_dev_first_and_prod_behind_its_environment(project_dir: Path):
@@ -90,7 +221,7 @@ def test_main_deploys_every_stack_dev_first_and_prod_behind_its_environment(proj
     assert "workflow_call" in up["on"]
     job = up["jobs"]["up"]
     assert job["environment"] == "${{ inputs.stack }}"  # the prod environment carries the approval
-    (pulumi,) = steps_using(job, "pulumi/actions")
+    (pulumi,) = [step for step in steps_using(job, "pulumi/actions") if "command" in step.get("with", {})]
     assert pulumi["with"]["command"] == "up"
     assert pulumi["with"]["policyPacks"] == "policy"
     assert pulumi["with"]["policyPackConfigs"] == "policy/config.${{ inputs.stack }}.json"
@@ -101,12 +232,8 @@ def test_policy_pack_configs_named_by_the_workflows_exist_for_every_stack(projec
         assert (project_dir / "policy" / f"config.{stack}.json").is_file()
 
 
-def test_pull_requests_run_the_contract_gate_and_the_resolver_checks(project_dir: Path):
-    jobs = load(project_dir, "preview.yml")["jobs"]
-    gate = jobs["contracts"]
+def test_pull_requests_run_the_contract_gate_against_the_base_branch(project_dir: Path):
+    gate = load(project_dir, "preview.yml")["jobs"]["contracts"]
     assert steps_using(gate, "actions/checkout")[0]["with"]["fetch-depth"] == 0
     runs = [step.get("run", "") for step in gate["steps"]]
-    assert any("ml-infra contracts check --against" in run for run in runs)
-    assert any(
-        step.get("run", "").startswith("npm ci") and "npm test" in step["run"] for step in jobs["tests"]["steps"]
-    )
+    assert any('ml-infra contracts check --against "origin/${{ github.base_ref }}"' in run for run in runs)
