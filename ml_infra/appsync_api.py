@@ -9,7 +9,8 @@ rules for the AppSync runtime and node unit tests).
 
 Security: AWS_IAM is the default authorization mode and the only one that may change the registry; a Cognito
 user pool (where configured) and an API key (where the stack allows one, never in prod) may read and
-subscribe. The table and the API's log group are encrypted with a customer-managed key created here; the
+subscribe. An AWS WAF web ACL (`ml_infra.waf`: per-IP rate limit, AWS managed rule groups; required in prod)
+sits in front of the API. The table and the API's log group are encrypted with a customer-managed key created here; the
 table has point-in-time recovery and, when the stack protects stateful resources, deletion protection. Every
 role has its own policy written for it, scoped to this API's table, index, key and log group; no AWS-managed
 policy is attached.
@@ -27,6 +28,7 @@ import pulumi_aws as aws
 
 from ml_infra.aws_kms import customer_managed_key
 from ml_infra.stack_config import AppSyncSettings
+from ml_infra.waf import ApiFirewall, ApiFirewallArgs
 
 APPSYNC_DIR = Path(__file__).resolve().parent / "appsync"
 SCHEMA_FILE = APPSYNC_DIR / "schema.graphql"
@@ -145,6 +147,7 @@ class ModelRegistryApi(pulumi.ComponentResource):
     logs_role: aws.iam.Role
     api: aws.appsync.GraphQLApi
     log_group: aws.cloudwatch.LogGroup
+    firewall: ApiFirewall | None
     logs_role_policy: aws.iam.RolePolicy
     logs_policy_document: pulumi.Output[str]
     data_source_role: aws.iam.Role
@@ -236,6 +239,12 @@ class ModelRegistryApi(pulumi.ComponentResource):
         log_group_arn = pulumi.Output.concat(
             "arn:", partition.partition, ":logs:", region.region, ":", account_id, ":log-group:", log_group_name
         )
+        # The web ACL's request logs (WAF requires the aws-waf-logs- prefix), encrypted with the same key.
+        waf_log_group_name = f"aws-waf-logs-{base}"
+        waf_log_group_arn = pulumi.Output.concat(
+            "arn:", partition.partition, ":logs:", region.region, ":", account_id, ":log-group:", waf_log_group_name
+        )
+        encrypted_log_groups = [log_group_arn, waf_log_group_arn] if settings.waf.enabled else log_group_arn
         self.key = customer_managed_key(
             f"{name}-key",
             description=f"Encrypts the model registry table and API logs of {args.project}/{args.environment}.",
@@ -243,7 +252,7 @@ class ModelRegistryApi(pulumi.ComponentResource):
             partition=partition.partition,
             account=account_id,
             # The data-source role gets the key through its IAM policy (through DynamoDB only); CloudWatch Logs
-            # needs a key policy statement, limited to this API's log group.
+            # needs a key policy statement, limited to this API's log group (and its web ACL's).
             statements=[
                 {
                     "Sid": "LogsEncryptThisApisLogGroup",
@@ -251,10 +260,28 @@ class ModelRegistryApi(pulumi.ComponentResource):
                     "Principal": {"Service": pulumi.Output.concat("logs.", region.region, ".amazonaws.com")},
                     "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
                     "Resource": "*",
-                    "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
+                    "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": encrypted_log_groups}},
                 }
             ],
             opts=stateful,
+        )
+        # Rate limiting and AWS managed rules in front of the API (required in prod by the config model).
+        self.firewall = (
+            ApiFirewall(
+                f"{name}-waf",
+                ApiFirewallArgs(
+                    resource_arn=self.api.arn,
+                    acl_name=base,
+                    rate_limit_per_five_minutes=settings.waf.rate_limit_per_five_minutes,
+                    managed_rule_groups=settings.waf.managed_rule_groups,
+                    log_group_name=waf_log_group_name,
+                    log_retention_days=settings.waf.log_retention_days,
+                    kms_key_arn=self.key.arn,
+                ),
+                opts=child,
+            )
+            if settings.waf.enabled
+            else None
         )
         self.key_alias = aws.kms.Alias(
             f"{name}-key-alias",

@@ -5,7 +5,8 @@
   SageMaker needs, and CloudWatch Logs only this endpoint's log group.
 - Captured requests and responses land in a bucket the stack creates: all four public-access blocks, SSE-KMS
   with a bucket key, versioning, a TLS-only bucket policy, owner-enforced object ownership, and a lifecycle
-  rule that expires captures after the configured number of days.
+  rule that expires captures after the configured number of days. Every request to it is recorded by S3 server
+  access logging in a hardened log bucket (`ml_infra.access_logs`; required in prod).
 - The execution role trusts SageMaker only, for this account only, and its own inline policy reaches the model
   artifact prefix, the capture prefix, the image repository, the key and the log group: no AWS-managed
   policy. Wildcard resources appear only for actions that support no resource, each said so below.
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from ml_infra.access_logs import AccessLogBucket, AccessLogBucketArgs
 from ml_infra.aws_kms import customer_managed_key
 from ml_infra.stack_config import ECR_IMAGE, S3_MODEL_ARTIFACT, SageMakerSettings
 
@@ -82,6 +84,7 @@ class ServingEndpoint(pulumi.ComponentResource):
     capture_bucket_versioning: aws.s3.BucketVersioning
     capture_bucket_lifecycle: aws.s3.BucketLifecycleConfiguration
     capture_bucket_policy: aws.s3.BucketPolicy
+    capture_access_logs: AccessLogBucket | None
     log_group: aws.cloudwatch.LogGroup
     execution_role: aws.iam.Role
     execution_policy: aws.iam.RolePolicy
@@ -176,6 +179,21 @@ class ServingEndpoint(pulumi.ComponentResource):
         )
 
         self._declare_capture_bucket(name, settings, stateful, child)
+        # Who read or wrote captured payloads: every request to the capture bucket, in a hardened log bucket.
+        self.capture_access_logs = (
+            AccessLogBucket(
+                f"{name}-capture-access-logs",
+                AccessLogBucketArgs(
+                    source_bucket=self.capture_bucket,
+                    account_id=account,
+                    retention_days=settings.access_logs.retention_days,
+                    protect=args.protect,
+                ),
+                opts=child,
+            )
+            if settings.access_logs.enabled
+            else None
+        )
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             name=log_group_name,

@@ -573,6 +573,57 @@ class DataCaptureSettings(_Strict):
         return self
 
 
+class AccessLogSettings(_Strict):
+    enabled: bool = Field(
+        True,
+        description="Record every request to the capture bucket (S3 server access logs) in a hardened log bucket. "
+        "Must be true in prod.",
+    )
+    retention_days: int = Field(365, ge=1, le=3650, description="Days access-log records are kept.")
+
+
+# AWS managed rule groups the API's web ACL may use (vendor AWS): the common rule set, known bad inputs (Log4j and
+# other exploit payloads), Amazon's IP reputation and anonymous-IP lists, and SQL injection.
+ManagedRuleGroup = Literal[
+    "AWSManagedRulesCommonRuleSet",
+    "AWSManagedRulesKnownBadInputsRuleSet",
+    "AWSManagedRulesAmazonIpReputationList",
+    "AWSManagedRulesAnonymousIpList",
+    "AWSManagedRulesSQLiRuleSet",
+]
+DEFAULT_MANAGED_RULE_GROUPS: tuple[ManagedRuleGroup, ...] = (
+    "AWSManagedRulesCommonRuleSet",
+    "AWSManagedRulesKnownBadInputsRuleSet",
+    "AWSManagedRulesAmazonIpReputationList",
+)
+
+
+class WafSettings(_Strict):
+    enabled: bool = Field(
+        True,
+        description="Put an AWS WAF web ACL in front of the API (a per-IP rate limit and AWS managed rule groups). "
+        "Must be true in prod.",
+    )
+    rate_limit_per_five_minutes: int = Field(
+        1000, ge=10, le=2_000_000_000, description="Requests one client IP may send in 5 minutes before it is blocked."
+    )
+    managed_rule_groups: list[ManagedRuleGroup] = Field(
+        default_factory=lambda: list(DEFAULT_MANAGED_RULE_GROUPS),
+        min_length=1,
+        description="AWS managed rule groups evaluated for every request (blocking).",
+    )
+    log_retention_days: Annotated[int, AfterValidator(_check_log_retention)] = Field(
+        365, description="Days the web ACL's request logs are kept: a period CloudWatch Logs offers."
+    )
+
+    @field_validator("managed_rule_groups")
+    @classmethod
+    def _distinct(cls, groups: list[str]) -> list[str]:
+        if len(set(groups)) != len(groups):
+            raise ValueError("lists a rule group twice; name each once")
+        return groups
+
+
 class VpcSettings(_Strict):
     subnet_ids: list[Annotated[str, _matching(SUBNET_ID, "a subnet id such as subnet-0abc1234")]] = Field(
         min_length=1, max_length=16, description="Private subnets the model containers run in."
@@ -652,6 +703,10 @@ class SageMakerSettings(_Strict):
         description="Run the model container with no network access. Only false with serverless, which does not "
         "support it.",
     )
+    access_logs: AccessLogSettings = Field(
+        default_factory=lambda: AccessLogSettings.model_validate({}),
+        description="Access logging of the capture bucket, which holds captured inference payloads.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> SageMakerSettings:
@@ -714,6 +769,10 @@ class AppSyncSettings(_Strict):
     log_retention_days: Annotated[int, AfterValidator(_check_log_retention)] = Field(
         90, description="Days the API's CloudWatch logs are kept: a period CloudWatch Logs offers (1, 3, 5, 7, 14, "
         "30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
+    )
+    waf: WafSettings = Field(
+        default_factory=lambda: WafSettings.model_validate({}),
+        description="AWS WAF in front of the API: rate limiting and managed rule groups.",
     )
 
 
@@ -946,6 +1005,8 @@ class StackConfig(_Strict):
             if not value.volume_encryption and not has_local_nvme(value.instance_type):
                 # Local NVMe volumes are encrypted by the instance's hardware; every other volume needs the key.
                 raise ValueError("needs volumeEncryption in prod (the instance type has no hardware-encrypted storage)")
+            if not value.access_logs.enabled:
+                raise ValueError("needs accessLogs.enabled in prod: the capture bucket holds inference payloads")
         return value
 
     @field_validator("appsync")
@@ -970,6 +1031,7 @@ class StackConfig(_Strict):
                     ("apiKeyEnabled must be false (no API keys in prod)", value.api_key_enabled),
                     ("fieldLogLevel must be ERROR (ALL logs request data)", value.field_log_level != "ERROR"),
                     ("introspectionEnabled must be false", value.introspection_enabled),
+                    ("waf.enabled must be true (rate limiting and managed rules)", not value.waf.enabled),
                 )
                 if present
             ]
@@ -1255,6 +1317,8 @@ def _reference_rows(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, 
             "vpc": VpcSettings,
             "alarms": EndpointAlarmSettings,
             "appsync": AppSyncSettings,
+            "access_logs": AccessLogSettings,
+            "waf": WafSettings,
         }.get(name)
         if nested is not None:
             yield from _reference_rows(nested, f"{key}.")

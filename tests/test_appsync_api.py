@@ -335,10 +335,12 @@ def test_table_and_logs_are_encrypted_with_their_own_rotating_key_and_the_table_
     assert key.raw_inputs["deletionWindowInDays"] == (30 if prod else 7)
     account, logs = json.loads(key.raw_inputs["policy"])["Statement"]
     assert account["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNTS[stack.stack]}:root"}
-    # CloudWatch Logs may use the key for this API's log group only.
+    # CloudWatch Logs may use the key for this API's log group and its web ACL's request logs only.
     assert logs["Principal"] == {"Service": "logs.eu-west-1.amazonaws.com"}
-    log_group = f"arn:aws:logs:eu-west-1:{ACCOUNTS[stack.stack]}:log-group:/aws/appsync/apis/{one(stack, API).id}"
-    assert logs["Condition"] == {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group}}
+    groups = f"arn:aws:logs:eu-west-1:{ACCOUNTS[stack.stack]}:log-group:"
+    log_group = f"{groups}/aws/appsync/apis/{one(stack, API).id}"
+    waf_log_group = f"{groups}aws-waf-logs-ml-infra-{stack.stack}-model-registry"
+    assert logs["Condition"] == {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": [log_group, waf_log_group]}}
     assert (table.protect, key.protect, one(stack, LOG_GROUP).protect) == (prod, prod, prod)
 
 

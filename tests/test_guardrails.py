@@ -113,6 +113,36 @@ def bucket_with(type_token: str, props: dict[str, Any] | None) -> list[tuple[str
     return out
 
 
+# The secure bucket "b" logging to a log bucket "logs" (which, receiving logs, is exempt and uses SSE-S3).
+ACCESS_LOGGED = [
+    ("aws:s3/bucketLogging:BucketLogging", "capture-logging", {"bucket": "b", "targetBucket": "logs"}),
+    ("aws:s3/bucket:Bucket", "logs", {"bucket": "logs"}),
+    (
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "logs-sse",
+        {"bucket": "logs", "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]},
+    ),
+]
+API_ARN = "arn:aws:appsync:eu-west-1:210987654321:apis/abc123"
+ACL_ARN = "arn:aws:wafv2:eu-west-1:210987654321:regional/webacl/registry/1"
+RATE_RULE = {
+    "name": "rate",
+    "priority": 0,
+    "action": {"block": {}},
+    "statement": {"rateBasedStatement": {"limit": 1000, "aggregateKeyType": "IP"}},
+}
+MANAGED_RULE = {
+    "name": "common",
+    "priority": 1,
+    "overrideAction": {"none": {}},
+    "statement": {"managedRuleGroupStatement": {"vendorName": "AWS", "name": "AWSManagedRulesCommonRuleSet"}},
+}
+FIREWALL = [
+    ("aws:wafv2/webAcl:WebAcl", "acl", {"arn": ACL_ARN, "scope": "REGIONAL", "rules": [RATE_RULE, MANAGED_RULE]}),
+    ("aws:wafv2/webAclAssociation:WebAclAssociation", "assoc", {"resourceArn": API_ARN, "webAclArn": ACL_ARN}),
+]
+
+
 @dataclass
 class Case:
     """An insecure and a secure example for one rule. Resource rules: (type, props). Stack rules: a list of
@@ -439,6 +469,18 @@ CASES = [
         outputs_good=[("ssmKeyArn", KEY_ARN)],
         expect="carries an AWS access key id",
     ),
+    Case(
+        "s3-access-logging",
+        SECURE_BUCKET,
+        [*SECURE_BUCKET, *ACCESS_LOGGED],
+        expect="has no access logging",
+    ),
+    Case(
+        "appsync-waf-in-prod",
+        [(API, "api", {**GOOD_API, "arn": API_ARN})],
+        [(API, "api", {**GOOD_API, "arn": API_ARN}), *FIREWALL],
+        expect="has no AWS WAF web ACL",
+    ),
 ]
 CASES_BY_RULE = {case.rule: case for case in CASES}
 
@@ -751,3 +793,55 @@ def test_the_policy_pack_serves_the_engines_analyzer_protocol(project_dir: Path)
     finally:
         server.kill()
         server.wait()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Access logging and the API's web ACL: the details a scanner's id alone does not say
+
+
+def test_a_bucket_receiving_access_logs_must_use_sse_s3_and_is_not_asked_to_log_itself():
+    stack = [*SECURE_BUCKET, *ACCESS_LOGGED]
+    assert validate_stack("s3-sse-kms-customer-key", stack, [], "prod") == []
+    assert validate_stack("s3-access-logging", stack, [], "prod") == []
+    kms_log_bucket = [r for r in stack if r[1] != "logs-sse"] + [
+        (
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+            "logs-sse",
+            {"bucket": "logs", "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms"}}]},
+        )
+    ]
+    (message,) = [m for m, _ in validate_stack("s3-sse-kms-customer-key", kms_log_bucket, [], "prod")]
+    assert "receives S3 server access logs" in message and "AES256" in message
+
+
+def test_access_logging_and_the_web_acl_are_required_in_prod_only():
+    assert validate_stack("s3-access-logging", SECURE_BUCKET, [], "dev") == []
+    assert validate_stack("appsync-waf-in-prod", [(API, "api", {**GOOD_API, "arn": API_ARN})], [], "dev") == []
+
+
+@pytest.mark.parametrize(
+    ("acl_props", "gap"),
+    [
+        ({"rules": [MANAGED_RULE]}, "a rate-based rule that blocks"),
+        ({"rules": [{**RATE_RULE, "action": {"count": {}}}, MANAGED_RULE]}, "a rate-based rule that blocks"),
+        ({"rules": [RATE_RULE, {**MANAGED_RULE, "overrideAction": {"count": {}}}]}, "not in count mode"),
+        ({"rules": [RATE_RULE, MANAGED_RULE], "scope": "CLOUDFRONT"}, "REGIONAL scope"),
+    ],
+)
+def test_a_web_acl_in_front_of_the_api_that_only_counts_or_does_not_rate_limit_is_reported(
+    acl_props: dict[str, Any], gap: str
+):
+    acl = ("aws:wafv2/webAcl:WebAcl", "acl", {"arn": ACL_ARN, "scope": "REGIONAL", **acl_props})
+    stack = [(API, "api", {**GOOD_API, "arn": API_ARN}), acl, FIREWALL[1]]
+    messages = [m for m, _ in validate_stack("appsync-waf-in-prod", stack, [], "prod")]
+    assert len(messages) == 1 and gap in messages[0], messages
+
+
+def test_a_web_acl_associated_with_another_resource_does_not_protect_the_api():
+    elsewhere = (
+        "aws:wafv2/webAclAssociation:WebAclAssociation",
+        "assoc",
+        {"resourceArn": "arn:other", "webAclArn": ACL_ARN},
+    )
+    stack = [(API, "api", {**GOOD_API, "arn": API_ARN}), FIREWALL[0], elsewhere]
+    assert validate_stack("appsync-waf-in-prod", stack, [], "prod")

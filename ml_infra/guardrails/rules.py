@@ -297,6 +297,21 @@ S3_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
 S3_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 S3_LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 S3_OWNERSHIP = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
+S3_LOGGING = "aws:s3/bucketLogging:BucketLogging"
+
+
+def _access_log_targets(resources: Sequence[Resource]) -> set[str]:
+    """Names of the buckets that receive some bucket's S3 server access logs."""
+    return {
+        str(known(get(r.props, "targetBucket"), f"{r.name}.targetBucket")) for r in resources if r.type == S3_LOGGING
+    }
+
+
+def _bucket_names(bucket: Resource) -> set[str]:
+    names = {str(known(get(bucket.props, "bucket"), f"{bucket.name}.bucket"))}
+    if get(bucket.props, "id"):
+        names.add(str(get(bucket.props, "id")))
+    return names
 
 
 def _buckets_with(resources: Sequence[Resource], companion_type: str) -> Iterator[tuple[Resource, list[Resource]]]:
@@ -336,7 +351,23 @@ def _s3_public_access_block(resources: Sequence[Resource], outputs: Sequence[Sta
 
 
 def _s3_sse_kms(resources: Sequence[Resource], outputs: Sequence[StackOutputValue], context: Context):
+    log_targets = _access_log_targets(resources)
     for bucket, configs in _buckets_with(resources, S3_ENCRYPTION):
+        if _bucket_names(bucket) & log_targets:
+            # S3 server access log delivery writes only into a bucket whose default encryption is SSE-S3: a KMS
+            # default would silently stop the logs. Such a bucket must say AES256.
+            algorithms = {
+                get(rule, "applyServerSideEncryptionByDefault", "sseAlgorithm")
+                for config in configs
+                for rule in as_list(get(config.props, "rules"))
+            }
+            if algorithms != {"AES256"}:
+                yield Finding(
+                    f"S3 bucket '{bucket.name}' receives S3 server access logs, which are delivered only into a "
+                    "bucket encrypted by default with SSE-S3; set sse_algorithm 'AES256' on it.",
+                    bucket,
+                )
+            continue
         encrypted = False
         for config in configs:
             for rule in as_list(get(config.props, "rules")):
@@ -401,6 +432,21 @@ def _s3_ownership(resources: Sequence[Resource], outputs: Sequence[StackOutputVa
             yield Finding(
                 f"S3 bucket '{bucket.name}' still honours ACLs; add an aws.s3.BucketOwnershipControls with "
                 "object_ownership 'BucketOwnerEnforced'.",
+                bucket,
+            )
+
+
+def _s3_access_logging(resources: Sequence[Resource], outputs: Sequence[StackOutputValue], context: Context):
+    if not context.is_prod:
+        return
+    log_targets = _access_log_targets(resources)
+    for bucket, loggings in _buckets_with(resources, S3_LOGGING):
+        if _bucket_names(bucket) & log_targets:
+            continue  # a log bucket logging itself would write its own records into itself, forever
+        if not any(get(logging.props, "targetBucket") for logging in loggings):
+            yield Finding(
+                f"S3 bucket '{bucket.name}' has no access logging; add an aws.s3.BucketLogging that delivers its "
+                "server access logs to a hardened log bucket (ml_infra.access_logs.AccessLogBucket).",
                 bucket,
             )
 
@@ -546,6 +592,58 @@ def _appsync_no_api_key(resource: Resource, context: Context) -> Iterable[str]:
             f"AppSync API '{resource.name}' accepts API keys in prod; remove API_KEY from its authentication "
             "providers and use AWS_IAM or AMAZON_COGNITO_USER_POOLS."
         )
+
+
+WAF_WEB_ACL = "aws:wafv2/webAcl:WebAcl"
+WAF_ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
+
+
+def _blocks(rule: Mapping[str, Any]) -> bool:
+    return get(rule, "action", "block") is not None
+
+
+def _web_acl_gaps(acl: Resource) -> list[str]:
+    """What a web ACL in front of an API lacks: a blocking rate-based rule, a blocking AWS managed rule group."""
+    rules = as_list(get(acl.props, "rules"))
+    gaps = []
+    if not any(get(rule, "statement", "rateBasedStatement") and _blocks(rule) for rule in rules):
+        gaps.append("a rate-based rule that blocks")
+    if not any(
+        get(rule, "statement", "managedRuleGroupStatement", "vendorName") == "AWS"
+        and get(rule, "overrideAction", "count") is None
+        for rule in rules
+    ):
+        gaps.append("an AWS managed rule group that is not in count mode")
+    if get(acl.props, "scope") != "REGIONAL":
+        gaps.append("REGIONAL scope (AppSync APIs take regional web ACLs)")
+    return gaps
+
+
+def _appsync_waf(resources: Sequence[Resource], outputs: Sequence[StackOutputValue], context: Context):
+    if not context.is_prod:
+        return
+    acls = {str(known(get(r.props, "arn"), f"{r.name}.arn")): r for r in resources if r.type == WAF_WEB_ACL}
+    associated: dict[str, list[Resource]] = {}
+    for association in (r for r in resources if r.type == WAF_ASSOCIATION):
+        target = str(known(get(association.props, "resourceArn"), f"{association.name}.resourceArn"))
+        acl = acls.get(str(known(get(association.props, "webAclArn"), f"{association.name}.webAclArn")))
+        if acl is not None:
+            associated.setdefault(target, []).append(acl)
+    for api in (r for r in resources if r.type == APPSYNC_API):
+        arn = str(known(get(api.props, "arn"), f"{api.name}.arn"))
+        if not associated.get(arn):
+            yield Finding(
+                f"AppSync API '{api.name}' has no AWS WAF web ACL in front of it; associate a regional "
+                "aws.wafv2.WebAcl with a rate-based rule and AWS managed rule groups (aws.wafv2.WebAclAssociation).",
+                api,
+            )
+        for acl in associated.get(arn, []):
+            gaps = _web_acl_gaps(acl)
+            if gaps:
+                yield Finding(
+                    f"Web ACL '{acl.name}' in front of AppSync API '{api.name}' lacks {'; '.join(gaps)}; add it.",
+                    acl,
+                )
 
 
 def _appsync_introspection(resource: Resource, context: Context) -> Iterable[str]:
@@ -804,9 +902,10 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "s3-sse-kms-customer-key",
-        "Every S3 bucket encrypts by default with SSE-KMS and a customer-managed key.",
+        "Every S3 bucket encrypts by default with SSE-KMS and a customer-managed key (an access-log bucket with "
+        "SSE-S3, the only encryption S3 log delivery writes into).",
         "Checkov CKV_AWS_145",
-        (S3_BUCKET, S3_ENCRYPTION),
+        (S3_BUCKET, S3_ENCRYPTION, S3_LOGGING),
         check_stack=_s3_sse_kms,
     ),
     Rule(
@@ -836,6 +935,14 @@ RULES: tuple[Rule, ...] = (
         "Checkov CKV2_AWS_65",
         (S3_BUCKET, S3_OWNERSHIP),
         check_stack=_s3_ownership,
+    ),
+    Rule(
+        "s3-access-logging",
+        "In prod, every S3 bucket (other than an access-log bucket) delivers its server access logs to a log bucket.",
+        "Checkov CKV_AWS_18, cdk-nag AwsSolutions-S1",
+        (S3_BUCKET, S3_LOGGING),
+        check_stack=_s3_access_logging,
+        by_environment=True,
     ),
     Rule(
         "s3-policy-no-public-allow",
@@ -942,6 +1049,15 @@ RULES: tuple[Rule, ...] = (
         "OWASP GraphQL guidance; mirrors the stack config's prod rule",
         (APPSYNC_API,),
         check_resource=_appsync_introspection,
+        by_environment=True,
+    ),
+    Rule(
+        "appsync-waf-in-prod",
+        "In prod, every AppSync API is behind a regional AWS WAF web ACL with a blocking rate-based rule and a "
+        "blocking AWS managed rule group.",
+        "Checkov CKV2_AWS_33 (AppSync protected by WAF), CKV_AWS_192 (the known-bad-inputs group)",
+        (APPSYNC_API, WAF_WEB_ACL, WAF_ASSOCIATION),
+        check_stack=_appsync_waf,
         by_environment=True,
     ),
     Rule(
