@@ -95,11 +95,14 @@ def test_pull_requests_run_every_check_of_the_ci_script(project_dir: Path):
         ".ci/confluent-vectors",
         "scripts/confluent_conformance.py --vectors",
         "--require-hashes -r requirements.txt",
+        ".ci/json-schema-test-suite",
     ):
         assert check in ci, check
     vectors = (project_dir / ".ci" / "confluent-vectors").read_text()
     assert re.search(r"^commit=[0-9a-f]{40}$", vectors, re.MULTILINE)  # a pinned commit, not a branch
     assert len(re.findall(r"[0-9a-f]{64}  diff-", vectors)) == 4
+    suite = (project_dir / ".ci" / "json-schema-test-suite").read_text()
+    assert re.search(r"^commit=[0-9a-f]{40}$", suite, re.MULTILINE)
 
 
 # The current major version of every action the workflows use, and the inputs that version's action.yml
