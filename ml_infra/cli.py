@@ -7,6 +7,7 @@ so `ml-infra --help` is fast and works without the Pulumi SDKs.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +30,12 @@ def _root() -> None:
     """Infrastructure and run-time tools for the ML platform."""
 
 
+class PreviewFormat(StrEnum):
+    text = "text"
+    json = "json"
+    terraform_plan = "terraform-plan"
+
+
 @app.command()
 def preview(
     stack: Annotated[str, typer.Option("--stack", "-s", help="Stack name: reads Pulumi.<stack>.yaml.")] = "dev",
@@ -36,12 +43,32 @@ def preview(
         Path, typer.Option("--project-dir", help="Folder holding Pulumi.yaml.", file_okay=False)
     ] = Path("."),
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    output_format: Annotated[
+        PreviewFormat,
+        typer.Option(
+            "--format",
+            help="text (the tree), json (what --json prints) or terraform-plan (Terraform plan JSON, for "
+            "Checkov, Trivy or conftest; see docs/terraform-plan.md).",
+        ),
+    ] = PreviewFormat.text,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the document to this file instead of stdout.")
+    ] = None,
 ) -> None:
     """Evaluate the real Pulumi program for a stack offline, on Pulumi's mock runtime, and print what it
     declares. Needs no Pulumi CLI and no cloud credentials."""
     from ml_infra.preview import run_preview_command
 
-    raise typer.Exit(run_preview_command(stack=stack, project_dir=project_dir, as_json=as_json))
+    chosen = PreviewFormat.json if as_json and output_format is PreviewFormat.text else output_format
+    raise typer.Exit(
+        run_preview_command(
+            stack=stack,
+            project_dir=project_dir,
+            as_json=chosen is PreviewFormat.json,
+            output_format=chosen.value,
+            output=output,
+        )
+    )
 
 
 @app.command()

@@ -606,9 +606,14 @@ def render_violations(violations: list[Violation], environment: str) -> str:
     return "\n".join(lines)
 
 
-def run_preview_command(stack: str, project_dir: Path, as_json: bool) -> int:
+def run_preview_command(
+    stack: str, project_dir: Path, as_json: bool, output_format: str = "text", output: Path | None = None
+) -> int:
     """The `ml-infra preview` command. Returns the exit status: 0 ok, 1 a mandatory guardrail violation or
     an idle cost above the stack's budget, 2 unusable config or files.
+
+    `output_format` "terraform-plan" writes the evaluation as Terraform plan JSON (`ml_infra.terraform_plan`)
+    to `output` (or stdout), and the guardrail verdict to stderr.
 
     The guardrail rules (`ml_infra.guardrails`, the same ones the policy pack runs in `pulumi preview`) judge
     what the program declared, for the environment the stack's `environment` config names. The budget gate
@@ -642,6 +647,10 @@ def run_preview_command(stack: str, project_dir: Path, as_json: bool) -> int:
         return 2
     environment = files.config.get(f"{files.project}:environment", "prod")
     report = check_evaluation(evaluation, environment)
+    if output_format == "terraform-plan":
+        from ml_infra.terraform_plan import write_plan
+
+        return write_plan(evaluation, output, project_dir) or (1 if report.mandatory else 0)
     if as_json:
         document = evaluation.to_json()
         document["violations"] = [violation.to_json() for violation in report.violations]
