@@ -240,3 +240,20 @@ def test_pull_requests_run_the_contract_gate_against_the_base_branch(project_dir
     assert steps_using(gate, "actions/checkout")[0]["with"]["fetch-depth"] == 0
     runs = [step.get("run", "") for step in gate["steps"]]
     assert any('ml-infra contracts check --against "origin/${{ github.base_ref }}"' in run for run in runs)
+
+
+def test_ci_runs_checkov_on_every_stack_with_one_reason_per_skipped_check_and_a_negative_control(project_dir: Path):
+    ci = (project_dir / ".ci" / "run").read_text()
+    assert "for stack in dev prod; do" in ci and "--format terraform-plan" in ci
+    assert '--skip-check "$skips"' in ci
+    assert 'python3 -m venv "$checkov_venv"' in ci  # its own environment: its pins conflict with ours
+    assert "--check CKV_AWS_18,CKV2_AWS_33" in ci  # the negative control expects both ids to fire
+    lines = [
+        line
+        for line in (project_dir / ".ci" / "checkov-skip.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    ids = [line.split()[0] for line in lines]
+    assert len(ids) == len(set(ids)) and all(re.fullmatch(r"CKV2?_AWS_\d+", i) for i in ids)
+    assert all(len(line.split(None, 1)[1]) > 40 for line in lines)  # a reason, not a placeholder
+    assert not {"CKV_AWS_18", "CKV2_AWS_33"} & set(ids)  # the controls this project added are never skipped
