@@ -248,9 +248,12 @@ def test_ci_runs_checkov_on_every_stack_with_one_reason_per_skipped_check_and_a_
     assert '--skip-check "$skips"' in ci
     assert 'python3 -m venv "$checkov_venv"' in ci  # its own environment: its pins conflict with ours
     assert "--check CKV_AWS_18,CKV2_AWS_33" in ci  # the negative control expects both ids to fire
+    assert not (project_dir / ".ci" / "checkov-skip.prod.txt").exists()  # prod is the hardened reference
     lines = [
         line
-        for line in (project_dir / ".ci" / "checkov-skip.txt").read_text().splitlines()
+        for name in ("checkov-skip.txt", *(f"checkov-skip.{stack}.txt" for stack in stack_names(project_dir)))
+        if (project_dir / ".ci" / name).exists()
+        for line in (project_dir / ".ci" / name).read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
     ids = [line.split()[0] for line in lines]
