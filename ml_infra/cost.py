@@ -59,11 +59,6 @@ FREE_TYPES: dict[str, str] = {
     "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": "IAM bindings have no charge",
     "gcp:projects/service:Service": "enabling an API has no charge",
     "gcp:projects/serviceIdentity:ServiceIdentity": "a Google-managed service agent has no charge",
-    "aws:s3/bucketLogging:BucketLogging": "S3 server access logging has no charge of its own; the records are "
-    "storage in the log bucket",
-    "aws:wafv2/webAclAssociation:WebAclAssociation": "associating a web ACL has no charge; WAF bills the web ACL",
-    "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration": "WAF has no charge for logging; the "
-    "destination log group bills ingestion",
 }
 
 DEFAULT_REQUESTS_PER_MONTH = 100_000
