@@ -27,6 +27,7 @@ import pulumi_aws as aws
 
 from ml_infra.access_logs import AccessLogBucket, AccessLogBucketArgs
 from ml_infra.aws_kms import customer_managed_key
+from ml_infra.hardened_bucket import Expiry, hardened_bucket
 from ml_infra.stack_config import ECR_IMAGE, S3_MODEL_ARTIFACT, SageMakerSettings
 
 VARIANT_NAME = "primary"
@@ -178,7 +179,25 @@ class ServingEndpoint(pulumi.ComponentResource):
             f"{name}-key-alias", name=f"alias/{endpoint_name}", target_key_id=self.key.key_id, opts=child
         )
 
-        self._declare_capture_bucket(name, settings, stateful, child)
+        # Captured requests and responses: a hardened bucket under the endpoint's key.
+        capture = hardened_bucket(
+            f"{name}-capture",
+            parent=self,
+            protect=args.protect,
+            kms_key_arn=self.key.arn,
+            expiry=Expiry(
+                rule_id="expire-captured-data",
+                prefix=f"{CAPTURE_PREFIX}/",
+                days=settings.data_capture.retention_days,
+            ),
+        )
+        self.capture_bucket = capture.bucket
+        self.capture_bucket_public_access = capture.public_access
+        self.capture_bucket_ownership = capture.ownership
+        self.capture_bucket_encryption = capture.encryption
+        self.capture_bucket_versioning = capture.versioning
+        self.capture_bucket_lifecycle = capture.lifecycle
+        self.capture_bucket_policy = capture.policy
         # Who read or wrote captured payloads: every request to the capture bucket, in a hardened log bucket.
         self.capture_access_logs = (
             AccessLogBucket(
@@ -489,90 +508,4 @@ class ServingEndpoint(pulumi.ComponentResource):
                 "capture_bucket": self.capture_bucket.bucket,
                 "invoke_policy_arn": self.invoke_policy.arn,
             }
-        )
-
-    def _declare_capture_bucket(
-        self,
-        name: str,
-        settings: SageMakerSettings,
-        stateful: pulumi.ResourceOptions,
-        child: pulumi.ResourceOptions,
-    ) -> None:
-        self.capture_bucket = aws.s3.Bucket(f"{name}-capture", force_destroy=False, opts=stateful)
-        bucket = self.capture_bucket.id
-        self.capture_bucket_public_access = aws.s3.BucketPublicAccessBlock(
-            f"{name}-capture-public-access",
-            bucket=bucket,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        self.capture_bucket_ownership = aws.s3.BucketOwnershipControls(
-            f"{name}-capture-ownership", bucket=bucket, rule={"object_ownership": "BucketOwnerEnforced"}, opts=child
-        )
-        self.capture_bucket_encryption = aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-capture-encryption",
-            bucket=bucket,
-            rules=[
-                {
-                    "apply_server_side_encryption_by_default": {
-                        "sse_algorithm": "aws:kms",
-                        "kms_master_key_id": self.key.arn,
-                    },
-                    # One data key per bucket rather than per object: far fewer KMS calls for small captures.
-                    "bucket_key_enabled": True,
-                }
-            ],
-            opts=child,
-        )
-        self.capture_bucket_versioning = aws.s3.BucketVersioning(
-            f"{name}-capture-versioning", bucket=bucket, versioning_configuration={"status": "Enabled"}, opts=child
-        )
-        retention = settings.data_capture.retention_days
-        self.capture_bucket_lifecycle = aws.s3.BucketLifecycleConfiguration(
-            f"{name}-capture-lifecycle",
-            bucket=bucket,
-            rules=[
-                {
-                    "id": "expire-captured-data",
-                    "status": "Enabled",
-                    "filter": {"prefix": f"{CAPTURE_PREFIX}/"},
-                    "expiration": {"days": retention},
-                    # With versioning on, expiry leaves a non-current version: remove it a day later.
-                    "noncurrent_version_expiration": {"noncurrent_days": 1},
-                },
-                {
-                    "id": "abort-incomplete-uploads",
-                    "status": "Enabled",
-                    "filter": {"prefix": ""},
-                    "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
-                },
-            ],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.capture_bucket_versioning]),
-        )
-        self.capture_bucket_policy = aws.s3.BucketPolicy(
-            f"{name}-capture-policy",
-            bucket=bucket,
-            policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "DenyInsecureTransport",
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": "s3:*",
-                            "Resource": [
-                                self.capture_bucket.arn,
-                                pulumi.Output.concat(self.capture_bucket.arn, "/*"),
-                            ],
-                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                        }
-                    ],
-                }
-            ),
-            # S3 refuses a bucket policy while the public-access block is being changed: one after the other.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.capture_bucket_public_access]),
         )
