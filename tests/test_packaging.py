@@ -92,13 +92,14 @@ def test_pulumi_extra_bounds_every_sdk_the_program_imports_to_its_major_version(
     assert not any(name.startswith("pulumi") for name in base), "the base install must not need Pulumi"
 
 
-# Imports every application-side module with Pulumi made unimportable, as on a machine that has only boto3.
+# Imports every application-side module with Pulumi and Powertools (the benchmarks' baseline, extra `bench`) made
+# unimportable, as on a machine that has only the base install.
 BLOCK_PULUMI = """
 import importlib, pkgutil, sys
 
 class NoPulumi:
     def find_spec(self, name, path=None, target=None):
-        if name == "pulumi" or name.startswith(("pulumi.", "pulumi_")):
+        if name in ("pulumi", "aws_lambda_powertools") or name.startswith(("pulumi.", "pulumi_", "aws_lambda_power")):
             raise ImportError(f"application-side code imported {name}")
         return None
 
