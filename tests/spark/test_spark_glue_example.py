@@ -27,14 +27,14 @@ def marked_block(marker: str) -> str:
 
 
 def test_the_glue_job_runs_with_the_documented_arguments_on_a_registry_contract(
-    spark: Any, tmp_path: Path, aws_registry: Any, project_dir: Path
+    spark: Any, tmp_path: Path, aws_registry: Any
 ):
     job = json.loads(marked_block("glue-job-definition"))
     arguments = job["DefaultArguments"]
     assert job["GlueVersion"] == "5.0" and job["Command"]["PythonVersion"] == "3"
     assert arguments["--additional-python-modules"].endswith(".whl")
     assert job["SecurityConfiguration"]  # encrypted logs, bookmarks and outputs
-    contract = project_dir / "contracts" / "training-record.schema.json"
+    contract = PROJECT / "contracts" / "training-record.schema.json"
     aws_registry.create_registry(RegistryName=arguments["--registry"])
     aws_registry.create_schema(RegistryId={"RegistryName": arguments["--registry"]}, SchemaName=arguments["--schema"],
                                DataFormat="JSON", Compatibility="BACKWARD", SchemaDefinition=contract.read_text())
@@ -55,9 +55,8 @@ def test_the_glue_job_runs_with_the_documented_arguments_on_a_registry_contract(
     assert list((tmp_path / "valid").glob("part-*")) == []
 
 
-def test_the_library_example_runs_as_written(spark: Any, tmp_path: Path, project_dir: Path,
-                                             monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.chdir(project_dir)
+def test_the_library_example_runs_as_written(spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(PROJECT)
     namespace: dict[str, Any] = {"spark": spark, "output": str(tmp_path)}
     exec(compile(marked_block("example: library"), str(DOC), "exec"), namespace)
     assert namespace["balance"].balanced
