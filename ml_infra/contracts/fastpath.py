@@ -34,6 +34,7 @@ formats, ...) makes `compile_fast_path` return None: the whole schema runs on th
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 import operator
@@ -44,6 +45,7 @@ from fractions import Fraction
 from typing import Annotated, Any, Literal, Union
 
 ANNOTATIONS = frozenset({"title", "description", "default", "examples", "$comment", "$schema", "$id",
+                         "definitions", "$defs",  # containers that `$ref` reaches into, not assertions
                          "readOnly", "writeOnly", "deprecated"})
 DIGIT = "[0-9]"
 DATE = (f"{DIGIT}{{4}}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1{DIGIT}|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)"
@@ -51,27 +53,65 @@ DATE = (f"{DIGIT}{{4}}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1{DIGIT}|2[0-8])|(?:0[13-9
 TIME = (f"(?:[01]{DIGIT}|2[0-3]):[0-5]{DIGIT}:[0-5]{DIGIT}(?:\\.{DIGIT}+)?"
         f"(?:Z|[+-](?:[01]{DIGIT}|2[0-3]):[0-5]{DIGIT})")
 OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+URI_CHARS = "A-Za-z0-9._~!$&'()*+,;=:@\\-"  # RFC 3986 unreserved and sub-delims, no percent-escapes
 FORMATS = {
     "date-time": f"^{DATE}T{TIME}\\Z",
     "date": f"^{DATE}\\Z",
     "uuid": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\\Z",
     "ipv4": f"^(?:{OCTET}\\.){{3}}{OCTET}\\Z",
+    # http(s) with a host of at most four DNS labels, no port, no percent-escapes: a subset of RFC 3986.
+    "uri": (f"^https?://{LABEL}(?:\\.{LABEL}){{0,3}}(?:/[{URI_CHARS}/]*)?(?:\\?[{URI_CHARS}/?]*)?"
+            f"(?:#[{URI_CHARS}/?]*)?\\Z"),
 }
-# A negative exponent of 3 digits: such a number may underflow to 0.0 (msgspec flushes to zero).
-TINY_EXPONENT = re.compile(rb"[eE]-[0-9]{3}")
 # The fast path takes `multipleOf` on numbers only for values of at most this many significant digits.
 MULTIPLE_OF_DIGITS = 8
 MAX_BINARY_FRACTION_BITS = 6
+_DIGITS = frozenset(b"0123456789")
+
+
+def negative_exponent(line: bytes, digits: int = 1) -> bool:
+    """Whether `line` may hold a number with a negative exponent of at least `digits` digits (`1e-400`):
+    an `e-` or `E-` after a digit. Literal searches, not a regular expression: `e` is common in text and a
+    pattern starting with a class of it scans slowly; a false positive in a string only costs speed."""
+    for needle in (b"e-", b"E-"):
+        i = line.find(needle)
+        while i != -1:
+            j = i + 2
+            if i > 0 and line[i - 1] in _DIGITS and all(k < len(line) and line[k] in _DIGITS
+                                                          for k in range(j, j + digits)):
+                return True
+            i = line.find(needle, j)
+    return False
 
 
 def may_round_to_a_short_number(line: bytes) -> bool:
     """Whether some number token in `line` may be a longer text that rounds to a float of at most
     MULTIPLE_OF_DIGITS significant digits (so the float is not the text), judged on the bytes: such a text
     differs from the float within 2**-53 of it, so its digits after the float's own continue with at least
-    16 - MULTIPLE_OF_DIGITS zeros or nines; or it underflows to 0.0 through a 3-digit negative exponent.
-    False positives (a run of zeros in a string) only cost the slower exact path."""
-    return (b"0000000" in line or b"9999999" in line
-            or ((b"e-" in line or b"E-" in line) and TINY_EXPONENT.search(line) is not None))
+    16 - MULTIPLE_OF_DIGITS zeros or nines; or it underflows to 0.0 through a 3-digit negative exponent
+    (msgspec flushes it to zero). False positives (a run of zeros in a string) only cost the slower path."""
+    return b"0000000" in line or b"9999999" in line or negative_exponent(line, 3)
+
+
+def line_screen(long_numbers: bool, decimal_places: int | None) -> Callable[[bytes], bool] | None:
+    """The byte-level screen of a fast path: True for a line (or a whole batch) that must go to the
+    reference engine because a number in it may be misjudged as a float. `decimal_places` (a `multipleOf`
+    of 10**-k on numbers): a number with a nonzero digit after the k-th decimal, or a negative exponent,
+    sends the line on; without those every number in the line is exactly a multiple of 10**-k (a positive
+    exponent only multiplies by a power of ten), which JSON Schema judges on the decimal value, never on
+    the float. Texts in strings may match too: that only costs speed."""
+    if decimal_places is None:
+        return may_round_to_a_short_number if long_numbers else None
+    longer = re.compile(rb"\.[0-9]{%d}[0-9]*[1-9]" % decimal_places).search
+
+    def screen(line: bytes) -> bool:
+        return (longer(line) is not None or negative_exponent(line)
+                or (long_numbers and may_round_to_a_short_number(line)))
+
+    return screen
+
+
 NUMERIC_KEYS = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}
 KIND_KEYS: dict[str, set[str]] = {
     "string": {"minLength", "maxLength", "pattern", "format"},
@@ -83,13 +123,26 @@ class Unsupported(Exception):
     """The schema uses something the fast path cannot judge exactly."""
 
 
+_VALUE_INDEX = re.compile(r"`\$\[(\d+)\]")
+_BYTE_OFFSET = re.compile(r"\(byte (\d+)\)")
+WINDOW = 64  # lines per decoder call in a batch (measured: larger windows gain nothing)
+# A `}` followed on its line by anything but `,` `}` `]`: where a line could hold a second value.
+_VALUE_AFTER_A_CLOSE = re.compile(rb"\}[ \t\r]*[^,\]\}\n \t\r]")
+
+
 @dataclass
 class FastPath:
-    """A compiled fast path: `accepts(line)` is True only for lines the reference engine accepts."""
+    """A compiled fast path: `accepts(line)` is True only for lines the reference engine accepts, and
+    `declined(lines)` gives the indices of a batch's lines that `accepts` would not accept."""
 
     decoder: Any
     checks: list[tuple[tuple[str, ...], Callable[[Any], bool]]] = field(default_factory=list)
     screen_long_numbers: bool = False
+    decimal_places: int | None = None  # every number must have at most this many (nonzero) decimals
+    # For batches: the same schema with inclusive bounds taken strictly, which needs no screen for them (a
+    # value on a bound is then judged again line by line, by `accepts`).
+    batch_decoder: Any = None
+    batch_screen_long_numbers: bool = False
     segments: list[tuple[tuple[str, ...], str]] = field(default_factory=list)
     accepts: Callable[[bytes], bool] = field(init=False, repr=False)
 
@@ -101,12 +154,18 @@ class FastPath:
         failed = msgspec.DecodeError  # ValidationError is a DecodeError
         unset = msgspec.UNSET
         checks = list(self.checks)
-        screen = may_round_to_a_short_number if self.screen_long_numbers else None
+        screen = line_screen(self.screen_long_numbers, self.decimal_places)
+        self.screen = screen
+        if self.batch_decoder is None:
+            self.batch_decoder, self.batch_screen_long_numbers = self.decoder, self.screen_long_numbers
+        self.batch_screen = line_screen(self.batch_screen_long_numbers, self.decimal_places)
         if len(self.segments) >= 2:
             # Every required string with an anchored pattern, NUL-joined and matched at once.
             getter = operator.attrgetter(*(".".join(path) for path, _ in self.segments))
             combined = re.compile("^" + "\\x00".join(body for _, body in self.segments) + "\\Z").match
-            checks.append(((), lambda value: combined("\x00".join(getter(value))) is not None))
+            join = "\x00".join
+            checks.append(((), lambda value: combined(join(getter(value))) is not None))
+        self.value_checks = bool(checks)
 
         def accepts(line: bytes) -> bool:
             try:
@@ -134,6 +193,143 @@ class FastPath:
             return True
 
         self.accepts = accepts if checks or screen is not None else accepts_plain
+
+    # -------------------------------------------------------------------------------------------- batches
+
+    def declined(self, lines: list[bytes]) -> list[int]:
+        """The indices of `lines` (JSON lines, each with or without its newline) that `accepts` would not
+        accept; every other line is accepted.
+
+        A schema whose values need checks after decoding (uniqueItems, the combined pattern) is judged line
+        by line: msgspec keeps no value of a call that fails, and measured, line by line is then as fast.
+        Any other schema is judged WINDOW lines per call of msgspec's `Decoder.decode_lines`, which saves
+        the Python call per record. Why that gives each line its own verdict: lines are joined only when
+        each starts with `{` and ends with `}`. A value then cannot run on past its line: a JSON string
+        cannot hold a raw newline, and after a `}` inside a value only `,` `}` `]` may follow, never the `{`
+        that starts the next line, so the decoder fails there. Every line thus holds at least one whole
+        value, and as many values as lines means one value per line, decoded and type-checked as
+        `decode(line)` would. When the decoder fails at a value (`$[i]`) or a byte, the lines before it
+        were decoded and type-checked; they are taken as one value each only if no `}` on them is followed
+        by another value (else decoded again and counted), the line(s) at the failure are judged one by one
+        with `accepts`, and decoding resumes after them. Hand-written because msgspec reports no line
+        boundaries; every verdict is still msgspec's."""
+        n = len(lines)
+        if n == 0:
+            return []
+        if self.value_checks:
+            accepts = self.accepts
+            return [i for i, line in enumerate(lines) if not accepts(line)]
+        buf = b"".join(lines)
+        newlines = buf.count(b"\n")
+        if newlines == n - 1 and not lines[-1].endswith(b"\n"):  # a file's last line without its newline
+            buf += b"\n"
+            newlines = n
+            lines = [*lines[:-1], lines[-1] + b"\n"]
+        # (bytes.startswith unbound over repeat(): several times faster than a methodcaller per line)
+        if newlines == n and all(map(bytes.endswith, lines, itertools.repeat(b"}\n"))) \
+                and all(map(bytes.startswith, lines, itertools.repeat(b"{"))):
+            offsets = [0, *itertools.accumulate(map(len, lines))]
+        elif newlines == 0 and all(map(bytes.endswith, lines, itertools.repeat(b"}"))) \
+                and all(map(bytes.startswith, lines, itertools.repeat(b"{"))):
+            buf = b"\n".join(lines) + b"\n"
+            offsets = [0, *itertools.accumulate(len(line) + 1 for line in lines)]
+        else:  # newlines inside values, blank lines, CRLF endings, other roots: sorted out line by line
+            return self._declined_by_shape(lines)
+        return self._declined_in_windows(lines, buf, offsets)
+
+    def _declined_in_windows(self, lines: list[bytes], buf: bytes, offsets: list[int]) -> list[int]:
+        out: list[int] = []
+        view = memoryview(buf)
+        for first in range(0, len(lines), WINDOW):
+            out.extend(self._declined_from(lines, view, offsets, first, min(first + WINDOW, len(lines))))
+        return out
+
+    def _declined_by_shape(self, lines: list[bytes]) -> list[int]:
+        """Lines that are not one `{...}` each (blank lines, CRLF endings, other roots) one by one; the rest
+        as a batch."""
+        shaped: list[int] = []
+        out: list[int] = []
+        for i, line in enumerate(lines):
+            body = line[:-1] if line.endswith(b"\n") else line
+            if body[:1] == b"{" and body[-1:] == b"}" and b"\n" not in body:
+                shaped.append(i)
+            elif not self.accepts(line):
+                out.append(i)
+        if shaped:
+            picked = [lines[i] if lines[i].endswith(b"\n") else lines[i] + b"\n" for i in shaped]
+            offsets = [0, *itertools.accumulate(map(len, picked))]
+            out.extend(shaped[j] for j in self._declined_in_windows(picked, b"".join(picked), offsets))
+            out.sort()
+        return out
+
+    def _declined_from(self, lines: list[bytes], view: memoryview, offsets: list[int], start: int,
+                       n: int) -> list[int]:
+        """Lines start..n-1 of the batch whose bytes `view` holds (line i at offsets[i]:offsets[i+1])."""
+        import msgspec
+
+        decode_lines = self.batch_decoder.decode_lines
+        out: list[int] = []
+        while start < n:
+            try:
+                values = decode_lines(view[offsets[start]:offsets[n]])
+            except msgspec.ValidationError as err:
+                m = _VALUE_INDEX.search(str(err))
+                stop = start + int(m.group(1)) if m else n
+                if stop < n:
+                    at = [stop]
+                else:
+                    stop, at = start, list(range(start, n))
+            except msgspec.DecodeError as err:
+                m = _BYTE_OFFSET.search(str(err))
+                if m:
+                    k = min(bisect.bisect_right(offsets, offsets[start] + int(m.group(1))) - 1, n - 1)
+                    stop = max(start, k - 1)  # the line before may hold a value that ran on into this one
+                    at = list(range(stop, k + 1))
+                else:  # truncated: the last lines
+                    stop = max(start, n - 2)
+                    at = list(range(stop, n))
+            else:
+                if len(values) == n - start:
+                    out.extend(self._screened(view, offsets, start, n))
+                else:
+                    out.extend(i for i in range(start, n) if not self.accepts(lines[i]))
+                return out
+            if stop > start:
+                if _VALUE_AFTER_A_CLOSE.search(view, offsets[start], offsets[stop]) is None:
+                    # Decoded and type-checked before the failure, and each line held exactly one value.
+                    out.extend(self._screened(view, offsets, start, stop))
+                else:
+                    try:
+                        counted = len(decode_lines(view[offsets[start]:offsets[stop]]))
+                    except msgspec.DecodeError:
+                        counted = -1
+                    if counted == stop - start:
+                        out.extend(self._screened(view, offsets, start, stop))
+                    else:
+                        out.extend(i for i in range(start, stop) if not self.accepts(lines[i]))
+            out.extend(i for i in at if not self.accepts(lines[i]))
+            start = at[-1] + 1
+        return out
+
+    def _screened(self, view: memoryview, offsets: list[int], start: int, stop: int) -> list[int]:
+        """Lines start..stop-1 that the batch's number screen sends on (to `accepts`, then the reference),
+        found by halving: a window with one such line costs a few screens of shrinking parts, not one per
+        line."""
+        screen = self.batch_screen
+        if screen is None:
+            return []
+        out: list[int] = []
+        pending = [(start, stop)]
+        while pending:
+            a, b = pending.pop()
+            if not screen(view[offsets[a]:offsets[b]].tobytes()):
+                continue
+            if b - a == 1:
+                out.append(a)
+            else:
+                middle = (a + b) // 2
+                pending += [(middle, b), (a, middle)]
+        return sorted(out)
 
 
 # ------------------------------------------------------------------------------------------------ patterns
@@ -210,7 +406,7 @@ def translate_pattern(pattern: str) -> str:
             elif i + 1 < n and pattern[i + 1] == "?":
                 raise Unsupported("group flag or lookaround")
             else:
-                out.append("(")
+                out.append("(?:")  # capturing or not, the same matches; no capture is cheaper
                 i += 1
             depth += 1
             prev_quantifiable = False
@@ -318,8 +514,8 @@ def _exact(value: Any) -> Fraction:
     return Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
 
 
-def _short(value: Fraction) -> bool:
-    """Whether a bound has a decimal form of at most MULTIPLE_OF_DIGITS significant digits."""
+def _short(value: Fraction, digits: int = MULTIPLE_OF_DIGITS) -> bool:
+    """Whether a bound has a decimal form of at most `digits` significant digits."""
     if value == 0:
         return True
     num, den = value.numerator, value.denominator
@@ -332,16 +528,21 @@ def _short(value: Fraction) -> bool:
         fives += 1
     if den != 1:
         return False  # not a finite decimal
-    digits = str(abs(num) * 2 ** (max(twos, fives) - twos) * 5 ** (max(twos, fives) - fives)).rstrip("0")
-    return len(digits) <= MULTIPLE_OF_DIGITS
+    shown = str(abs(num) * 2 ** (max(twos, fives) - twos) * 5 ** (max(twos, fives) - fives)).rstrip("0")
+    return len(shown) <= digits
 
 
 class _Compiler:
-    def __init__(self, draft: str):
+    def __init__(self, draft: str, root: Any = None):
         self.draft = draft
+        self.root = root
+        self.expanding: set[str] = set()
+        self.embedded_ids = _has_embedded_id(root)
         self.names = itertools.count()
         self.checks: list[tuple[tuple[str, ...], Callable[[Any], bool]]] = []
         self.screen = False
+        self.decimal_places: int | None = None
+        self.strict_bounds = False  # inclusive bounds taken strictly (no screen needed for them)
         self.segments: list[tuple[tuple[str, ...], str]] = []
         self.combine = True
 
@@ -354,7 +555,12 @@ class _Compiler:
             return msgspec.Raw
         if not isinstance(schema, dict):
             raise Unsupported("boolean false schema")
+        if "$ref" in schema:
+            return self.reference(schema, path, required)
         keys = set(schema) - ANNOTATIONS
+        if "allOf" in keys:
+            return self.node(self.merge([{k: v for k, v in schema.items() if k != "allOf"}, *schema["allOf"]]),
+                             path, required)
         if "anyOf" in keys or "oneOf" in keys:
             return self.alternatives(schema, keys, path)
         if "enum" in keys or "const" in keys:
@@ -382,6 +588,93 @@ class _Compiler:
         if kind == "object":
             return self.obj(schema, keys, path, required)
         return handler(schema, keys, path)
+
+    # -------------------------------------------------------------------------------- $ref and allOf
+
+    def resolve(self, ref: Any) -> Any:
+        """The subschema a local `$ref` ("#", "#/definitions/x", any JSON pointer into this document) names;
+        Unsupported for anything else (another document, an anchor, an embedded `$id` that could move the
+        base)."""
+        if not isinstance(ref, str) or not (ref == "#" or ref.startswith("#/")) or self.embedded_ids:
+            raise Unsupported(f"$ref {ref!r}")
+        from urllib.parse import unquote
+
+        target = self.root
+        for token in ref[2:].split("/") if ref != "#" else []:
+            token = unquote(token).replace("~1", "/").replace("~0", "~")
+            if isinstance(target, dict) and token in target:
+                target = target[token]
+            elif isinstance(target, list) and token.isdigit() and int(token) < len(target):
+                target = target[int(token)]
+            else:
+                raise Unsupported(f"$ref {ref!r} does not resolve")
+        return target
+
+    def deref(self, schema: dict[str, Any]) -> Any:
+        """A `$ref` node as the schema it stands for: before 2019-09 the reference alone (its siblings are
+        ignored, as those drafts say), from 2019-09 on the reference and its siblings together."""
+        ref = schema["$ref"]
+        if ref in self.expanding:
+            raise Unsupported("recursive $ref")
+        target = self.resolve(ref)
+        if self.draft in ("draft-04", "draft-06", "draft-07"):
+            return target
+        siblings = {k: v for k, v in schema.items() if k != "$ref"}
+        return {"allOf": [siblings, target]} if set(siblings) - ANNOTATIONS else target
+
+    def reference(self, schema: dict[str, Any], path: tuple[str, ...] | None, required: bool) -> Any:
+        ref = schema["$ref"]
+        target = self.deref(schema)
+        self.expanding.add(ref)
+        try:
+            return self.node(target, path, required)
+        finally:
+            self.expanding.discard(ref)
+
+    def merge(self, parts: list[Any]) -> dict[str, Any]:
+        """`allOf` as one schema, where its parts can be merged without changing what they accept: disjoint
+        keywords, equal values, `required` united, `properties` merged (a property named twice gets the
+        `allOf` of both), `additionalProperties: false` only where its own part declares every property."""
+        flat: list[dict[str, Any]] = []
+        pending = list(parts)
+        seen_refs: set[str] = set()
+        while pending:
+            part = pending.pop(0)
+            if part is True or part == {}:
+                continue
+            if not isinstance(part, dict):
+                raise Unsupported("allOf part")
+            if "$ref" in part:
+                if part["$ref"] in seen_refs or part["$ref"] in self.expanding:
+                    raise Unsupported("recursive $ref")
+                seen_refs.add(part["$ref"])
+                pending.insert(0, self.deref(part))
+                continue
+            if "allOf" in part:
+                pending[:0] = [{k: v for k, v in part.items() if k != "allOf"}, *part["allOf"]]
+                continue
+            flat.append({k: v for k, v in part.items() if k not in ANNOTATIONS})
+        merged: dict[str, Any] = {}
+        for part in flat:
+            for key, value in part.items():
+                if key not in merged:
+                    merged[key] = dict(value) if key == "properties" and isinstance(value, dict) else value
+                elif key == "properties" and isinstance(value, dict) and isinstance(merged[key], dict):
+                    for name, sub in value.items():
+                        old = merged[key].get(name)
+                        merged[key][name] = sub if old is None or old == sub else {"allOf": [old, sub]}
+                elif key == "required" and isinstance(value, list) and isinstance(merged[key], list):
+                    merged[key] = merged[key] + [r for r in value if r not in merged[key]]
+                elif merged[key] != value:
+                    raise Unsupported(f"allOf parts disagree on {key!r}")
+        declared = set(merged.get("properties", {})) | set(merged.get("required", []))
+        for part in flat:
+            extra = part.get("additionalProperties", True)
+            if extra is True or extra == {}:
+                continue
+            if extra is not False or not declared <= set(part.get("properties", {})):
+                raise Unsupported("additionalProperties under allOf")
+        return merged
 
     def only(self, keys: set[str], allowed: set[str]) -> None:
         extra = keys - allowed - {"type"}
@@ -450,6 +743,9 @@ class _Compiler:
             return dict[str, self.node(additional, None)]
         if additional not in (True, False, {}):
             raise Unsupported("additionalProperties schema beside properties")
+        if additional is False and any(r not in properties for r in required):
+            # Such a property is both required and forbidden: a Struct field would accept it.
+            raise Unsupported("required property that additionalProperties forbids")
         fields: list[Any] = []
         rename: dict[str, str] = {}
         names = list(properties) + [r for r in required if r not in properties]
@@ -466,7 +762,7 @@ class _Compiler:
             else:
                 fields.append((attr, Union[t, msgspec.UnsetType], msgspec.UNSET))  # noqa: UP007
         return msgspec.defstruct(f"Fast{next(self.names)}", fields, rename=rename, kw_only=True,
-                                 forbid_unknown_fields=additional is False)
+                                 forbid_unknown_fields=additional is False, gc=False)
 
     def array(self, schema: dict[str, Any], keys: set[str], path: tuple[str, ...] | None) -> Any:
         import msgspec
@@ -545,29 +841,52 @@ class _Compiler:
         self.only(keys, {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"})
         low, high = self.bounds(schema, keys)
         meta: dict[str, Any] = {}
+        step = _exact(schema["multipleOf"]) if "multipleOf" in keys else None
+        places = len(str(step.denominator)) - 1 if step is not None else 0
+        if step is not None and step > 0 and step.numerator == 1 and step.denominator == 10 ** places \
+                and 1 <= places <= 9:
+            # A decimal step (0.1, 0.01, ...): the line screen (line_screen) sends on every line with a
+            # longer decimal or an exponent, so an accepted number is n * 10**-places; below 10**(15 -
+            # places) it has at most 15 significant digits, and so has its float exactly: bounds of at most
+            # 15 significant digits are then compared exactly, inclusive or not.
+            self.decimal_places = min(self.decimal_places or places, places)
+            limit = float(10 ** (15 - places))
+            meta["lt"], meta["gt"] = limit, -limit
+            for bound, strict, loose, pick in ((low, "gt", "ge", max), (high, "lt", "le", min)):
+                if bound is None:
+                    continue
+                exclusive, value = bound
+                if not _short(value, 15):
+                    raise Unsupported("bound beside a decimal step")
+                if exclusive:
+                    meta[strict] = pick(meta[strict], float(value))
+                elif pick(meta[strict], float(value)) == float(value):
+                    meta.pop(strict)
+                    meta[loose] = float(value)
+            return Annotated[float, msgspec.Meta(**meta)]
         # Strict float bounds are always sound: float(text) > float(bound) implies text >= bound (rounding
         # is monotonic). An inclusive bound of at most MULTIPLE_OF_DIGITS significant digits may be taken
         # inclusively: a text that rounds onto it without being it shows as a run of zeros or nines, which
         # the screen (may_round_to_a_short_number) sends to the reference engine.
         if low is not None:
             exclusive, value = low
-            if not exclusive and _short(value):
+            if not exclusive and _short(value) and not self.strict_bounds:
                 self.screen = True
                 meta["ge"] = float(value)
             else:
                 meta["gt"] = float(value)
         if high is not None:
             exclusive, value = high
-            if not exclusive and _short(value):
+            if not exclusive and _short(value) and not self.strict_bounds:
                 self.screen = True
                 meta["le"] = float(value)
             else:
                 meta["lt"] = float(value)
-        if "multipleOf" in keys:
-            d = _exact(schema["multipleOf"])
+        if step is not None:
+            d = step
             k = d.denominator.bit_length() - 1
             if d <= 0 or d.denominator != 1 << k or k > MAX_BINARY_FRACTION_BITS:
-                raise Unsupported("multipleOf that is not m/2^k")
+                raise Unsupported("multipleOf that is neither m/2^k nor 10^-k")
             # fmod on floats is exact for such divisors, and a multiple below `limit` has at most
             # MULTIPLE_OF_DIGITS significant digits: the float is then the text unless the screen
             # (may_round_to_a_short_number) sees a longer text that rounds to it.
@@ -613,12 +932,29 @@ class _Compiler:
         return None
 
 
+def _has_embedded_id(root: Any) -> bool:
+    """Whether any object below the root has an `$id` (or draft-04 `id`): a base URI there could make a
+    local-looking `$ref` mean another place, so such schemas keep `$ref` for the reference engine."""
+    stack = [root]
+    first = True
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if not first and (isinstance(node.get("$id"), str) or isinstance(node.get("id"), str)):
+                return True
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        first = False
+    return False
+
+
 def compile_fast_path(schema: Any, draft: str) -> FastPath | None:
     """The fast path of `schema`, or None when it uses anything the fast path cannot judge exactly."""
     import msgspec
 
     for combine in (True, False):
-        compiler = _Compiler(draft)
+        compiler = _Compiler(draft, schema)
         compiler.combine = combine
         try:
             t = compiler.node(schema, (), True)
@@ -627,5 +963,16 @@ def compile_fast_path(schema: Any, draft: str) -> FastPath | None:
             return None
         if combine and len(compiler.segments) == 1:
             continue  # one pattern gains nothing from combining: keep it in msgspec
-        return FastPath(decoder, compiler.checks, compiler.screen, compiler.segments)
+        batch_decoder, batch_screen = None, False
+        if compiler.screen:
+            strict = _Compiler(draft, schema)
+            strict.combine, strict.strict_bounds = combine, True
+            try:
+                batch_decoder = msgspec.json.Decoder(strict.node(schema, (), True))
+                batch_screen = strict.screen
+            except (Unsupported, TypeError, ValueError, re.error, RecursionError):
+                batch_decoder = None
+        return FastPath(decoder, compiler.checks, screen_long_numbers=compiler.screen, segments=compiler.segments,
+                        decimal_places=compiler.decimal_places, batch_decoder=batch_decoder,
+                        batch_screen_long_numbers=batch_screen)
     return None

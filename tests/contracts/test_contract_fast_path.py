@@ -252,8 +252,36 @@ def clean_text(draw: st.DrawFn, node: Any, depth: int = 0) -> str:
     return "null"
 
 
+def _inline(node: Any, root: Any, depth: int = 0) -> Any:
+    """`node` with local `$ref`s replaced by what they name and `allOf` parts merged, so that the generators
+    below can aim at its edges (only the inputs are made this way; verdicts come from the reference)."""
+    if depth > 20 or not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        target: Any = root
+        for token in node["$ref"].lstrip("#/").split("/"):
+            target = target[token] if token else target
+        return _inline(target, root, depth + 1)
+    out = {k: (_inline(v, root, depth + 1) if k in ("items", "not") else v) for k, v in node.items()
+           if k not in ("allOf", "definitions", "$defs")}
+    if "properties" in out:
+        out["properties"] = {k: _inline(v, root, depth + 1) for k, v in out["properties"].items()}
+    for word in ("anyOf", "oneOf"):
+        if word in out:
+            out[word] = [_inline(v, root, depth + 1) for v in out[word]]
+    for part in node.get("allOf", []):
+        part = _inline(part, root, depth + 1)
+        out.setdefault("type", part.get("type"))
+        out["properties"] = {**out.get("properties", {}), **part.get("properties", {})}
+        out["required"] = list(dict.fromkeys([*out.get("required", []), *part.get("required", [])]))
+    return out
+
+
 SCHEMAS = {
     "nested": bench.nested_schema(),
+    "money": bench.decimal_step_schema(),
+    "github-event": bench.github_event_schema(),
+    "invoice-refs": bench.refs_schema(),
     "strings": bench.strings_schema(),
     "numeric": bench.numeric_schema(6),
     "training-record": bench.training_schema(),
@@ -285,7 +313,7 @@ def test_generated_lines_get_the_reference_engines_verdict(name: str):
 
     @settings(max_examples=80, deadline=None, derandomize=True,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
-    @given(json_text(schema))
+    @given(json_text(_inline(schema, schema)))
     def check(text: str) -> None:
         line = text.encode()
         try:
@@ -314,6 +342,22 @@ def test_generated_lines_get_the_reference_engines_verdict(name: str):
     ('"2024-05-01T12:00:00Z\\n"', {"type": "string", "format": "date-time"}, False),
     ('"abc\\n"', {"type": "string", "pattern": "^[a-z]+$"}, False),
     ("1.0", {"type": "integer", "maximum": 3}, True),
+    ("0.07", {"type": "number", "multipleOf": 0.01}, True),
+    ("1.10", {"type": "number", "multipleOf": 0.01}, True),
+    ("1.005", {"type": "number", "multipleOf": 0.01}, False),
+    ("0.0700000000000000001", {"type": "number", "multipleOf": 0.01}, False),
+    ("7e-2", {"type": "number", "multipleOf": 0.01}, True),
+    ("7e-3", {"type": "number", "multipleOf": 0.01}, False),
+    ("1E+2", {"type": "number", "multipleOf": 0.01}, True),
+    ("-0.0", {"type": "number", "multipleOf": 0.01, "minimum": 0}, True),
+    ("10000.01", {"type": "number", "multipleOf": 0.01, "maximum": 10000}, False),
+    ("100000000000000000.01", {"type": "number", "multipleOf": 0.01}, True),
+    ('{"a": 1}', {"type": "object", "required": ["a"], "additionalProperties": False}, False),
+    ('{"b": "xy"}', {"definitions": {"s": {"type": "string", "maxLength": 1}},
+                     "properties": {"b": {"$ref": "#/definitions/s", "maxLength": 5}}, "type": "object"}, False),
+    ('{"b": "x", "c": 1}', {"allOf": [{"type": "object", "properties": {"b": {"type": "string"}},
+                                       "additionalProperties": False}, {"required": ["c"]}]}, False),
+    ('"http://a:99999"', {"type": "string", "format": "uri"}, True),
 ])
 def test_texts_that_a_float_or_python_regex_would_misjudge_get_the_exact_verdict(
         text: str, bound_schema: dict, valid: bool):
@@ -340,3 +384,60 @@ def test_patterns_checked_together_cannot_slide_into_each_other(record: dict, va
     assert (validator.validate_line(line) == []) is (compile_reference(schema, "draft-07").is_valid(record))
     if not valid:
         assert not validator.fast_path.accepts(line)
+
+
+# ------------------------------------------------------------------------------------------------ batches
+
+# Lines that try to make a batch decoder misjudge where one line ends: two values on a line, a value split over
+# two lines, text that looks like a line boundary inside a string, blank and CRLF lines, a missing newline.
+_TRICKY_LINES = [
+    b'{"x0": 1.5}{"x0": 2.5}', b'{"x0": 1.5} {"x0": 2.5}', b'{"x0": 1.5} 5 {"x0": 2.5}', b'{"x0": 1.5} ,{}',
+    b'{"x0": {}', b'}', b'{"a": [{}', b'{}]}', b'{"s": "}\\n{"}', b'{"s": "} {"}', b'', b'\r', b'{}\r',
+    b' {}', b'{} ', b'[{}]', b'null', b'{"x0": 1e-400}', b'{"x0": 0.25000000000000001}', b'{"x0":',
+    b'\xff{}', b'{"x0": 99.75}', b'{"x0": "1"}', b'{}',
+]
+
+
+@st.composite
+def _joined(draw: st.DrawFn, schema: Any) -> bytes:
+    """Valid records glued into one line in ways a JSON-lines decoder must not take for two lines."""
+    a, b = (draw(clean_text(schema)).encode() for _ in range(2))
+    glue = draw(st.sampled_from([b"", b" ", b" 5 ", b" ,", b"\t", b' "x" ']))
+    return draw(st.sampled_from([a + glue + b, b'{"q": {}', a[:-1] + b', "q": {}', a + glue]))
+
+
+@pytest.mark.parametrize("name", ["nested", "numeric"])
+def test_a_batch_gets_the_verdict_of_each_of_its_lines(name: str):
+    schema = SCHEMAS[name]
+    validator = JsonRecordValidator(name, schema)
+    fast = validator.fast_path
+    assert fast is not None and not fast.value_checks  # judged in windows of decode_lines, not line by line
+
+    @settings(max_examples=25, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+    @given(st.lists(st.one_of(json_text(schema).map(str.encode), st.sampled_from(_TRICKY_LINES),
+                              _joined(schema)), max_size=80),
+           st.sampled_from(["each", "none", "all-but-last"]))
+    def check(bodies: list[bytes], newlines: str) -> None:
+        if newlines == "each":
+            lines = [b + b"\n" for b in bodies]
+        elif newlines == "none":
+            lines = list(bodies)
+        else:
+            lines = [b + b"\n" for b in bodies[:-1]] + bodies[-1:]
+        assert fast.declined(lines) == [i for i, line in enumerate(lines) if not fast.accepts(line)]
+        got = validator.validate_lines(lines)
+        assert got == [validator.validate_line(line) for line in lines]
+
+    check()
+
+
+def test_a_batch_of_the_benchmark_lines_gets_the_verdicts_line_by_line():
+    for name, schema, make, brk in [("numeric", bench.numeric_schema(), bench.numeric_record, bench.numeric_break),
+                                    ("nested", bench.nested_schema(), bench.nested_record, bench.nested_break)]:
+        validator = JsonRecordValidator(name, schema)
+        assert validator.fast_path is not None and not validator.fast_path.value_checks  # batched, not per line
+        lines = [line + b"\n" for line in bench.lines_for(make, brk, 1500)]
+        expected = [i for i, line in enumerate(lines) if validator.validate_line(line)]
+        assert [i for i, _, _ in validator.check_lines(lines)] == expected
+        assert len(expected) == 15
