@@ -4,9 +4,10 @@ Both stores run in this process with the same model (N keys, one of them a secre
 
 - SSM: `ModelConfigLoader` and `ReleaseManager` (ml_infra.modelconfig) over moto; every HTTP request botocore
   sends is counted (`before-send`), retries included;
-- Azure: `AzureConfigLoader` (the official `azure-appconfiguration-provider`) and `AzureReleaseManager` over the
-  in-process fake of the data plane (`tests/appconfig_fake`); every request the SDK sends reaches the fake's
-  transport and is counted there.
+- Azure: the same two cores on Azure's backends, `AzureConfigLoader` (the loader on `AzureProviderBackend`, which
+  reads through the official `azure-appconfiguration-provider`) and `AzureReleaseManager` (the release manager on
+  `AzureAppConfigBackend`), over the in-process fake of the data plane (`tests/appconfig_fake`); every request the
+  SDK and the provider send reaches the fake's transport and is counted there.
 
 For each store and key count: a cold load (a new loader), an unchanged refresh (`load(refresh=True)` with the
 same release active) and a rollback (the operator's whole command: reads, checks and the pointer write). The

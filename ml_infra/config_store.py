@@ -200,7 +200,9 @@ class AzureConfigStore(pulumi.ComponentResource):
                     key_value_name=f"{model}:{key}${args.environment}",
                     value=value,
                     content_type=content_type,
-                    tags={"model": model},
+                    # The run-time library's version counter and type (`azure_appconfig`): a list and a JSON
+                    # value are both JSON text, the type tag tells them apart.
+                    tags={"model": model, "version": "1", "type": parameter.type},
                     opts=runtime_owned,
                 )
 

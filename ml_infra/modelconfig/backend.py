@@ -23,6 +23,13 @@ Terms used by every primitive:
   back; `PointerSwap.revision` of consecutive writes must be ordered where the store orders them (SSM) so that
   history can be read in write order.
 
+A store whose own release primitive is not a document (Azure App Configuration: a release is a snapshot, the
+pointer a snapshot-reference key-value the official provider follows) keeps the facts of the core's documents in
+that primitive (tags, the snapshot's key-values) and renders the same document back, deterministically, from
+them: what it returns for one stored state is always the same text, so digests and equality hold. What the
+store holds but cannot render as a document (a pointer edited by hand in the portal) is returned with `problem`
+saying why: the core refuses it as it refuses a corrupt document.
+
 Errors every primitive may raise (and no other exception; translate the SDK's):
 
 - `BackendUnavailableError`: throttled, timed out, unreachable, a server fault. Set `retryable=True` only when
@@ -69,6 +76,10 @@ class StoredDocument:
     revision: Revision
     modified_at: datetime | None = None
     modified_by: str | None = None
+    # For a release from `list_releases`: its id (default: the last `/` segment of `location`).
+    release_id: str | None = None
+    # Why what is stored here is not a valid document (set only by a backend that renders documents).
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +114,15 @@ class ConfigBackend(ABC):
     service: str = "configuration store"
     #: How many versions of a key the store keeps before it evicts the oldest (SSM: 100), None if unbounded.
     max_versions: int | None = None
+    #: Whether `(key, version)` names one text forever, so a reader may keep fetched values across releases
+    #: (SSM: parameter versions are immutable). False where the version is a counter kept in a tag that a hand
+    #: edit can leave unchanged (Azure App Configuration): the loader then reads a changed release's values anew.
+    stable_versions: bool = True
+    #: Whether the store drops the pointer's old revisions (Azure App Configuration: after 7 or 30 days). Rollback
+    #: then never reads `pointer_history`: it takes the previous release the active pointer records (exact,
+    #: because such a store's `swap_pointer` is an exact compare-and-swap) or, failing that, the active release's
+    #: parent.
+    pointer_history_expires: bool = False
 
     # -- where things are (for messages only) -------------------------------------------------------------
 
@@ -132,9 +152,15 @@ class ConfigBackend(ABC):
         error."""
 
     @abstractmethod
-    def read_versions(self, model: str, wanted: Mapping[str, int]) -> dict[str, StoredValue]:
+    def read_versions(
+        self, model: str, wanted: Mapping[str, int], release_id: str | None = None
+    ) -> dict[str, StoredValue]:
         """Every `key: version` in `wanted`, exactly that version, secrets decrypted. A version the store does not
-        have (never written, deleted, evicted) is absent from the result, not an error: the core names it."""
+        have (never written, deleted, evicted) is absent from the result, not an error: the core names it.
+
+        `release_id` is the release these versions were read from: a store whose releases hold the values
+        themselves (an Azure snapshot) reads them there, because it keeps no older version of a key anywhere
+        else. SSM ignores it."""
 
     @abstractmethod
     def read_latest(self, model: str, keys: Sequence[str]) -> dict[str, StoredValue]:
@@ -154,6 +180,12 @@ class ConfigBackend(ABC):
         an empty list."""
 
     # -- writing ------------------------------------------------------------------------------------------
+
+    def check_value(self, model: str, key: str, text: str, declared: KeySchema) -> str | None:
+        """What keeps this store from storing `text` as a value of `key` beyond the schema's own rules, or None.
+        The core asks before writing anything, so a refused value leaves every other value of the same `set`
+        unwritten. (Azure: a secret is stored as a Key Vault reference and must name one secret version.)"""
+        return None
 
     @abstractmethod
     def write_value(self, model: str, key: str, text: str, declared: KeySchema) -> int:

@@ -404,11 +404,15 @@ def rollback(
     def body() -> tuple[dict[str, Any], Callable[[Any], None]]:
         manager = _manager(project, environment)
         state = manager.pointer_state(model)
-        target = to if to is not None else manager.rollback_target(model)
+        # A target chosen from the pointer is written only if the pointer has not moved since (even while the
+        # operator confirms).
+        target, decided_from = (to, None) if to is not None else manager.rollback_plan(model)
         current = state.release_id or ("(refused pointer)" if state.problem else "none")
         replace_corrupt = _confirm_pointer(state, yes, f"roll back to release {target}")
         _confirm(environment, yes, f"Roll back model {model} in {environment} from {current} to {target}?")
-        result = manager.rollback(model, target, reason=reason, replace_corrupt=replace_corrupt)
+        result = manager.rollback(
+            model, target, reason=reason, replace_corrupt=replace_corrupt, decided_from=decided_from
+        )
         return _activation_payload(result), _render_activation(result)
 
     _run(as_json, body)

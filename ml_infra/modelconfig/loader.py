@@ -324,6 +324,8 @@ class ModelConfigLoader:
                 f"model {model!r} has no active release ({self.backend.pointer_location(model)} does not exist); "
                 "create and activate one with `ml-infra config release` and `ml-infra config activate`"
             )
+        if documents.pointer.problem:
+            raise CorruptDocumentError(self._refused(model, documents.pointer.problem))
         pointer_text, schema_text = documents.pointer.text, documents.schema.text
         if state is not None and (pointer_text, schema_text) == (state.pointer_text, state.schema_text):
             with slot.lock:
@@ -338,9 +340,10 @@ class ModelConfigLoader:
         release_text = self._release_text(model, slot, pointer_text, budget)
         release = self._verify(model, pointer_text, release_text)
         wanted = {key: released.version for key, released in release.keys.items()}
-        missing = {key: v for key, v in wanted.items() if (key, v) not in slot.values}
+        stable = self.backend.stable_versions
+        missing = {key: v for key, v in wanted.items() if not stable or (key, v) not in slot.values}
         if missing:
-            found = budget.call(lambda: self.backend.read_versions(model, missing))
+            found = budget.call(lambda: self.backend.read_versions(model, missing, release.release_id))
             lost = [f"{key} v{version}" for key, version in missing.items() if key not in found]
             if lost:
                 raise ConfigUnavailableError(
@@ -407,6 +410,8 @@ class ModelConfigLoader:
             return cached
         documents = budget.call(lambda: self.backend.read_documents(model, [named.release_id]))
         stored = documents.releases.get(named.release_id)
+        if stored is not None and stored.problem:
+            raise CorruptDocumentError(self._refused(model, stored.problem))
         return stored.text if stored is not None else None
 
     def _verify(self, model: str, pointer_text: str, release_text: str | None) -> ReleaseDocument:

@@ -30,8 +30,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
-from ml_infra.modelconfig.backend import ConfigBackend, StoredDocument, StoredValue
+from ml_infra.modelconfig.backend import ConfigBackend, Revision, StoredDocument, StoredValue
 from ml_infra.modelconfig.errors import (
+    ConcurrentChangeError,
     ConfigValidationError,
     CorruptDocumentError,
     EvictionRiskError,
@@ -256,7 +257,7 @@ class ReleaseManager:
         stored = docs.releases[release_id]
         if stored is None:
             raise UnknownReleaseError(self._unknown_release_message(model, release_id))
-        return self._parse_release(model, stored.text, stored.location, release_id)
+        return self._stored_release(model, stored, release_id)
 
     def list_releases(self, model: str) -> list[ReleaseDocument]:
         """Every readable stored release of the model (not the pointer), oldest first; see `ledger` for all."""
@@ -268,9 +269,9 @@ class ReleaseManager:
         stored = self._retry(self.backoff.start(), lambda: self.backend.list_releases(model))
         entries: list[LedgerEntry] = []
         for document in stored:
-            release_id = document.location.rsplit("/", 1)[-1]
+            release_id = document.release_id or document.location.rsplit("/", 1)[-1]
             try:
-                parsed = self._parse_release(model, document.text, document.location, release_id)
+                parsed = self._stored_release(model, document, release_id)
             except CorruptDocumentError as err:
                 entries.append(LedgerEntry(release_id, document.location, None, err.message))
             else:
@@ -307,7 +308,7 @@ class ReleaseManager:
         entries: list[HistoryEntry] = []
         # The backend returns the pointer's revisions oldest first (ConfigBackend.pointer_history).
         for position, version in enumerate(versions, 1):
-            release_id, created_by, activation, problem = self._read_pointer_version(version.text)
+            release_id, created_by, activation, problem = self._read_pointer_version(version)
             entries.append(
                 HistoryEntry(
                     pointer_version=version.revision if isinstance(version.revision, int) else position,
@@ -370,6 +371,10 @@ class ReleaseManager:
                 parse_value(text, declared)
             except ValueProblem as problem:
                 problems.append(Problem(key, str(problem)))
+                continue
+            refused = self.backend.check_value(model, key, text, declared)
+            if refused:
+                problems.append(Problem(key, refused))
         if problems:
             raise ConfigValidationError(f"refused to set values of model {model}", problems, exit_code=2)
 
@@ -463,11 +468,13 @@ class ReleaseManager:
         reason: str = "",
         action: Literal["activate", "rollback"] = "activate",
         replace_corrupt: bool = False,
+        decided_from: Revision | None = None,
     ) -> ActivationResult:
         """Make `release_id` the active release with one compare-and-swap of the pointer, after validating it
         against the schema and protecting its versions. Activating the release that is already active writes
         nothing. A pointer that is refused (corrupt) is replaced only with `replace_corrupt=True` (the CLI asks
-        for confirmation): otherwise CorruptDocumentError."""
+        for confirmation): otherwise CorruptDocumentError. `decided_from` is the pointer revision the caller
+        chose `release_id` from (a rollback): if the pointer moved since, nothing is written."""
         if release_id in RESERVED_RELEASE_IDS:
             raise InvalidInputError(
                 f"{release_id!r} is not a release you can activate; give a release id (see `ml-infra config history`)"
@@ -480,10 +487,16 @@ class ReleaseManager:
                 f"{self._refused_message(model, docs.pointer_problem, way_out=False)}. Activating release "
                 f"{release_id} replaces it: confirm at the prompt, or pass --yes"
             )
+        if decided_from is not None and docs.pointer_revision != decided_from:
+            raise ConcurrentChangeError(
+                f"the active release of model {model} ({self.backend.pointer_location(model)}) changed after "
+                f"{action} chose release {release_id} (another activation won); nothing was written. Check "
+                f"`ml-infra config history {model}` and retry"
+            )
         stored = docs.releases[release_id]
         if stored is None:
             raise UnknownReleaseError(self._unknown_release_message(model, release_id))
-        release = self._parse_release(model, stored.text, stored.location, release_id)
+        release = self._stored_release(model, stored, release_id)
         problems = self._check_release(model, docs.schema, release)
         values = self._values_at(model, release, budget, protect=True)
         for key, value in values.items():
@@ -535,29 +548,73 @@ class ReleaseManager:
         )
 
     def rollback(
-        self, model: str, to: str | None = None, *, reason: str = "", replace_corrupt: bool = False
+        self,
+        model: str,
+        to: str | None = None,
+        *,
+        reason: str = "",
+        replace_corrupt: bool = False,
+        decided_from: Revision | None = None,
     ) -> ActivationResult:
-        """Activate `to`, or the release that was active before the current one (from the pointer's history;
-        with a refused pointer, the newest readable one before it)."""
-        target = to if to is not None else self.rollback_target(model)
-        return self.activate(model, target, reason=reason, action="rollback", replace_corrupt=replace_corrupt)
+        """Activate `to`, or the release that was active before the current one (`rollback_plan`), guarded by
+        the pointer revision the target was chosen from (`decided_from`, given with `to` by a caller that chose
+        it itself from `rollback_plan`)."""
+        if to is None:
+            to, decided_from = self.rollback_plan(model)
+        return self.activate(
+            model, to, reason=reason, action="rollback", replace_corrupt=replace_corrupt, decided_from=decided_from
+        )
 
     def rollback_target(self, model: str) -> str:
-        """The release `rollback` without --to returns to."""
+        """The release `rollback` without --to returns to (see `rollback_plan`)."""
+        return self.rollback_plan(model)[0]
+
+    def rollback_plan(self, model: str) -> tuple[str, Revision | None]:
+        """The release `rollback` without --to returns to, and the pointer revision it was chosen from (None when
+        chosen from the history): from the pointer's history (with a refused pointer, the newest readable one
+        before it); on a store whose pointer history expires (`ConfigBackend.pointer_history_expires`), from the
+        releases' own record instead: the previous release the active pointer names, else the active release's
+        parent."""
+        return self._rollback_plan(model)
+
+    def _rollback_plan(self, model: str) -> tuple[str, Revision | None]:
+        if self.backend.pointer_history_expires:
+            return self._recorded_rollback(model)
         releases: list[str | None] = []
         for version in self._pointer_history(model):
-            release_id, _, _, problem = self._read_pointer_version(version.text)
+            release_id, _, _, problem = self._read_pointer_version(version)
             releases.append(None if problem else release_id)
         current = releases[-1]
         for earlier in reversed(releases[:-1]):
             if earlier is not None and earlier != current:
-                return earlier
+                return earlier, None
         if not [r for r in releases if r is not None]:
             raise ModelConfigError(f"model {model} has no readable activation history to roll back to")
         raise ModelConfigError(
             f"model {model} has no earlier release to roll back to: {current} is the only release "
             f"it has had active ({self.backend.service} keeps the last 100 activations); name one with --to"
         )
+
+    def _recorded_rollback(self, model: str) -> tuple[str, Revision | None]:
+        docs = self._documents(model)
+        if docs.pointer_problem:
+            raise CorruptDocumentError(
+                f"{self._refused_message(model, docs.pointer_problem, way_out=False)}; it records no release to roll "
+                "back to: name one with --to"
+            )
+        if docs.pointer is None:
+            raise ModelConfigError(
+                f"model {model} has no active release to roll back from ({self.backend.pointer_location(model)} "
+                "does not exist)"
+            )
+        record = docs.pointer_document.activation if docs.pointer_document else None
+        target = (record.previous_release_id if record else None) or docs.pointer.parent_release_id
+        if not target or target == docs.pointer.release_id:
+            raise ModelConfigError(
+                f"model {model} has no earlier release to roll back to from {docs.pointer.release_id}; name one "
+                "with --to"
+            )
+        return target, docs.pointer_revision
 
     def retire(self, model: str, release_ids: Sequence[str]) -> RetireResult:
         """Retire releases that will never be activated again, and free the key versions no remaining release
@@ -688,6 +745,8 @@ class ReleaseManager:
         if found.pointer is None or not resolve:
             return docs
         try:
+            if found.pointer.problem:
+                raise DocumentProblem(found.pointer.problem)
             pointer, legacy = parse_pointer(found.pointer.text)
             named = pointer if pointer is not None else legacy
             assert named is not None
@@ -698,6 +757,8 @@ class ReleaseManager:
                 more = self._retry(self.backoff.start(), lambda: self.backend.read_documents(model, [named.release_id]))
                 docs.releases[named.release_id] = more.releases.get(named.release_id)
             stored = docs.releases[named.release_id]
+            if stored is not None and stored.problem:
+                raise DocumentProblem(stored.problem)
             docs.pointer = verify_release(
                 pointer, legacy, stored.text if stored else None, (self.project, self.environment, model)
             )
@@ -718,10 +779,12 @@ class ReleaseManager:
             )
         return message
 
-    def _read_pointer_version(self, text: str) -> tuple[str, str | None, Activation | None, str | None]:
-        """(release id, created by, activation, problem) of one stored pointer text, never failing."""
+    def _read_pointer_version(self, version: StoredDocument) -> tuple[str, str | None, Activation | None, str | None]:
+        """(release id, created by, activation, problem) of one stored pointer version, never failing."""
+        if version.problem:
+            return "(corrupt)", None, None, f"refused pointer: {version.problem}"
         try:
-            pointer, legacy = parse_pointer(text)
+            pointer, legacy = parse_pointer(version.text)
         except DocumentProblem as problem:
             return "(corrupt)", None, None, f"corrupt pointer document: {problem}"
         if pointer is not None:
@@ -735,9 +798,14 @@ class ReleaseManager:
         if stored is None:
             return None
         try:
-            return self._parse_release(model, stored.text, stored.location, release_id)
+            return self._stored_release(model, stored, release_id)
         except CorruptDocumentError:
             return None
+
+    def _stored_release(self, model: str, stored: StoredDocument, release_id: str) -> ReleaseDocument:
+        if stored.problem:
+            raise CorruptDocumentError(f"{stored.location}: {stored.problem}")
+        return self._parse_release(model, stored.text, stored.location, release_id)
 
     def _parse_release(self, model: str, text: str, name: str, release_id: str | None = None) -> ReleaseDocument:
         try:
@@ -759,7 +827,10 @@ class ReleaseManager:
         except ModelConfigError:
             known = []
         listed = ", ".join(known[-10:]) if known else "none"
-        return f"model {model} has no release {release_id!r}; releases (latest 10): {listed}"
+        return (
+            f"model {model} has no release {release_id!r} ({self.backend.release_location(model, release_id)} does "
+            f"not exist); releases (latest 10): {listed}"
+        )
 
     def _staged(
         self, model: str, schema: ModelSchema, budget: RetryBudget
@@ -805,7 +876,7 @@ class ReleaseManager:
         wanted = {key: r.version for key, r in release.keys.items()}
         if protect:
             self._protect(model, sorted(wanted.items()), budget)
-        values = self._retry(budget, lambda: self.backend.read_versions(model, wanted))
+        values = self._retry(budget, lambda: self.backend.read_versions(model, wanted, release.release_id))
         for key, version in wanted.items():
             if key not in values:
                 limit = self.backend.max_versions

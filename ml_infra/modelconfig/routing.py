@@ -6,8 +6,9 @@ SSM. Azure needs the store's endpoint (`--endpoint` or `ML_INFRA_APPCONFIG_ENDPO
 `appConfigurationEndpoint`) and authenticates with `DefaultAzureCredential` (environment, workload or managed
 identity, `az login`).
 
-`ManagerRouter` gives the commands one object with the release manager's methods; each call goes to the manager
-of the store that holds the model it names, so the commands, their output, `--json`, exit codes and prod
+`ManagerRouter` gives the commands one object with the release manager's methods; each call goes to the release
+manager (`ReleaseManager`, the one core) on the backend of the store that holds the model it names
+(`SsmBackend` or `AzureAppConfigBackend`), so the commands, their output, `--json`, exit codes and prod
 confirmations are the same code whichever store is underneath.
 """
 
@@ -98,7 +99,8 @@ class ManagerRouter:
         return self._managers[backend]
 
     def _make_azure(self) -> Any:
-        from ml_infra.modelconfig.azure_appconfig import AzureReleaseManager
+        from ml_infra.modelconfig.azure_appconfig import AzureAppConfigBackend
+        from ml_infra.modelconfig.releases import ReleaseManager
 
         endpoint = self.settings.endpoint or os.environ.get(ENDPOINT_ENV_VAR)
         if not endpoint:
@@ -107,7 +109,10 @@ class ManagerRouter:
                 "(the stack output appConfigurationEndpoint, e.g. https://<store>.azconfig.io)"
             )
         client, credential = azure_client(endpoint)
-        return AzureReleaseManager(self.project, self.environment, client=client, store=endpoint, credential=credential)
+        backend = AzureAppConfigBackend(
+            self.project, self.environment, client=client, store=endpoint, credential=credential
+        )
+        return ReleaseManager(self.project, self.environment, backend=backend)
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if name.startswith("_"):

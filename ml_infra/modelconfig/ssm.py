@@ -170,7 +170,9 @@ class SsmBackend(ConfigBackend):
                 )
         return values
 
-    def read_versions(self, model: str, wanted: Mapping[str, int]) -> dict[str, StoredValue]:
+    def read_versions(
+        self, model: str, wanted: Mapping[str, int], release_id: str | None = None
+    ) -> dict[str, StoredValue]:
         selectors = {key: f"{self.key_location(model, key)}:{version}" for key, version in wanted.items()}
         return self._values(model, selectors, f"read the key versions of model {model}")
 

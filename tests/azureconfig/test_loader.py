@@ -12,6 +12,7 @@ import pytest
 
 from ml_infra.modelconfig.azure_appconfig import SNAPSHOT_REF_CONTENT_TYPE
 from ml_infra.modelconfig.errors import ConfigUnavailableError, ModelConfigError
+from ml_infra.modelconfig.layout import ReleaseDocument, pointer_for
 from ml_infra.modelconfig.snapshot import EncryptedFileSnapshot
 
 from .conftest import ENV, LAYOUT, MODEL, TOKEN_V2, Store
@@ -129,7 +130,8 @@ def test_a_release_that_violates_the_schema_is_served_stale_never_silently(store
     _release(store, "r1")
     loader = store.loader()
     loader.load(MODEL)
-    # A value the schema forbids, released by hand around the CLI's checks (snapshot + pointer written directly).
+    # A value the schema forbids, released around the core's checks (a snapshot cut by hand, the pointer written
+    # by the backend).
     from azure.appconfiguration import ConfigurationSettingsFilter
 
     store.put(LAYOUT.key(MODEL, "max_results"), "500", tags={"model": MODEL})
@@ -137,7 +139,12 @@ def test_a_release_that_violates_the_schema_is_served_stale_never_silently(store
     tags = {"release_id": "sneaky", "model": MODEL, "environment": ENV, "project": "ml-infra"}
     filters = [ConfigurationSettingsFilter(key="ranker:*", label=ENV)]
     store.client().begin_create_snapshot(name, filters, tags=tags).result()
-    store.put(LAYOUT.pointer_key(MODEL), json.dumps({"snapshot_name": name}), SNAPSHOT_REF_CONTENT_TYPE)
+    backend = store.manager().backend  # its pointer write checks the snapshot, not the values
+    documents = backend.read_documents(MODEL, ["sneaky"])
+    stored = documents.releases["sneaky"]
+    assert stored is not None and documents.pointer is not None
+    pointer = pointer_for(ReleaseDocument.model_validate_json(stored.text), stored.text)
+    backend.swap_pointer(MODEL, pointer.model_dump_json(), documents.pointer.revision)
     config = loader.load(MODEL, refresh=True)
     assert config.stale and config.release_id == "r1" and config["max_results"] == 20
     assert "max_results" in (config.stale_reason or "") and "maximum" in (config.stale_reason or "")

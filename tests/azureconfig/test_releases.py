@@ -95,9 +95,8 @@ def test_activate_checks_the_target_and_writes_the_pointer_once(store: Store) ->
     assert [(w.method, w.path) for w in writes] == [("PUT", "/kv/_active:ranker")]
     assert result.changed and result.previous_release_id is None
     assert manager.activate(MODEL, "r1").changed is False
-    active = manager.active(MODEL)
-    assert active is not None and active.release_id == "r1" and active.activation is not None
-    assert active.activation.reason == "launch"
+    state = manager.pointer_state(MODEL)
+    assert state.release_id == "r1" and state.activation is not None and state.activation.reason == "launch"
 
 
 def test_an_archived_release_is_recovered_before_it_is_activated(store: Store) -> None:

@@ -67,7 +67,9 @@ class MemoryBackend(ConfigBackend):
     def _value(self, model: str, key: str, version: int) -> StoredValue:
         return StoredValue(key, self.values[(model, key)][version - 1], version, "String")
 
-    def read_versions(self, model: str, wanted: Mapping[str, int]) -> dict[str, StoredValue]:
+    def read_versions(
+        self, model: str, wanted: Mapping[str, int], release_id: str | None = None
+    ) -> dict[str, StoredValue]:
         with self.lock:
             return {
                 k: self._value(model, k, v) for k, v in wanted.items() if 0 < v <= len(self.values.get((model, k), []))

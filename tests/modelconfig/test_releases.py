@@ -148,7 +148,8 @@ def test_release_ids_are_generated_when_not_given(ranker: ReleaseDocument):
 def test_unknown_model_and_release_are_named(ranker: ReleaseDocument):
     with pytest.raises(UnknownModelError, match="unknown model 'scorer'"):
         manager().create_release("scorer")
-    with pytest.raises(UnknownReleaseError, match=r"no release 'r9'; releases \(latest 10\): initial"):
+    named = r"no release 'r9' \(/ml-infra/dev/ranker/_release/r9 does not exist\); releases \(latest 10\): initial"
+    with pytest.raises(UnknownReleaseError, match=named):
         manager().activate("ranker", "r9")
 
 
