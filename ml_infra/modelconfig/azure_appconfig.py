@@ -62,7 +62,6 @@ import contextlib
 import json
 import os
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -1119,87 +1118,37 @@ class AzureProviderBackend(AzureAppConfigBackend):
 
 
 class AzureReleaseManager(ReleaseManager):
-    """The shared release manager (`ReleaseManager`) on `AzureAppConfigBackend`: only the constructor is Azure's
-    (`client`: an `AzureAppConfigurationClient`, see `appconfig_client`)."""
+    """The shared release manager (`ReleaseManager`) on `AzureAppConfigBackend`: only the constructor is Azure's.
+    `options` are the backend's (`client=`, an `AzureAppConfigurationClient` from `appconfig_client`; `store=`,
+    `credential=`, `identity=`, `retention_seconds=`); `backoff` is the core's."""
 
-    def __init__(
-        self,
-        project: str,
-        environment: str,
-        *,
-        client: Any,
-        store: str = "store",
-        credential: Any = None,
-        identity: str | None = None,
-        retention_seconds: int = DEFAULT_RETENTION_SECONDS,
-        backoff: Backoff | None = None,
-    ):
-        backend = AzureAppConfigBackend(
-            project,
-            environment,
-            client=client,
-            store=store,
-            credential=credential,
-            identity=identity,
-            retention_seconds=retention_seconds,
-        )
+    def __init__(self, project: str, environment: str, *, backoff: Backoff | None = None, **options: Any):
+        backend = AzureAppConfigBackend(project, environment, **options)
         super().__init__(project, environment, backend=backend, backoff=backoff)
 
 
 class AzureConfigLoader(ModelConfigLoader):
     """The shared loader (`ModelConfigLoader`: typed values, `_schema`, digest check, last known good, deadlines)
-    on `AzureProviderBackend`: applications load through the official provider. `endpoint` is the store's (the
-    stack output `appConfigurationEndpoint`); `credential` defaults to `DefaultAzureCredential`; Key Vault
-    references are resolved with it unless `secret_resolver=` or `keyvault_credential=` is given;
-    `startup_timeout` bounds one cold load of the provider; `client_kwargs` go to the provider's SDK client
-    (`transport=`, `retry_total=`, ...). The other arguments are the core's."""
+    on `AzureProviderBackend`: applications load through the official provider.
+
+    `endpoint` is the store's (the stack output `appConfigurationEndpoint`). The core's options
+    (`ttl_seconds`, `retry_interval`, `deadline_seconds`, `backoff`, `snapshot`, `clock`) go to the core, every
+    other option to the backend: `credential` (default `DefaultAzureCredential`), `secret_resolver` or
+    `keyvault_credential` for Key Vault references (default: the credential), `startup_timeout` (one cold load
+    of the provider), and the SDK client's own (`transport=`, `retry_total=`, ...)."""
 
     backend: AzureProviderBackend
+    CORE_OPTIONS = ("ttl_seconds", "retry_interval", "deadline_seconds", "backoff", "snapshot", "clock")
 
-    def __init__(
-        self,
-        project: str,
-        environment: str | None = None,
-        *,
-        endpoint: str,
-        credential: Any = None,
-        ttl_seconds: float = 30.0,
-        retry_interval: float = 5.0,
-        deadline_seconds: float = 8.0,
-        startup_timeout: int = 5,
-        secret_resolver: Callable[[str], str] | None = None,
-        keyvault_credential: Any = None,
-        snapshot: Any = None,
-        backoff: Backoff | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        **client_kwargs: Any,
-    ):
+    def __init__(self, project: str, environment: str | None = None, *, endpoint: str, **options: Any):
         from ml_infra.modelconfig.loader import ENVIRONMENT_ENV_VAR
 
         environment = environment or os.environ.get(ENVIRONMENT_ENV_VAR)
         if not environment:
             raise InvalidInputError(f"no environment given; pass environment= or set {ENVIRONMENT_ENV_VAR}")
-        backend = AzureProviderBackend(
-            project,
-            environment,
-            endpoint=endpoint,
-            credential=credential,
-            startup_timeout=startup_timeout,
-            secret_resolver=secret_resolver,
-            keyvault_credential=keyvault_credential,
-            **client_kwargs,
-        )
-        super().__init__(
-            project,
-            environment,
-            backend=backend,
-            ttl_seconds=ttl_seconds,
-            retry_interval=retry_interval,
-            deadline_seconds=deadline_seconds,
-            backoff=backoff,
-            snapshot=snapshot,
-            clock=clock,
-        )
+        core = {name: options.pop(name) for name in self.CORE_OPTIONS if name in options}
+        backend = AzureProviderBackend(project, environment, endpoint=endpoint, **options)
+        super().__init__(project, environment, backend=backend, **core)
 
     def close(self) -> None:
         """Close the providers (their HTTP sessions)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -338,12 +339,14 @@ def test_readers_never_see_a_mix_of_two_releases(store: Store) -> None:
     readers = [threading.Thread(target=read) for _ in range(2)]
     for reader in readers:
         reader.start()
-    for index in range(8):
+    index, deadline = 0, time.monotonic() + 30
+    while (index < 8 or len(seen) < 20) and time.monotonic() < deadline:  # switches while readers read
         operator.activate(MODEL, "r2") if index % 2 == 0 else operator.rollback(MODEL)
+        index += 1
     stop.set()
     for reader in readers:
         reader.join(timeout=30)
-    assert len(seen) > 2
+    assert len(seen) >= 20 and {r for r, _, _ in seen} == {"r1", "r2"}
     assert all(expected[release] == (limit, mode) for release, limit, mode in seen), seen
 
 
