@@ -1053,7 +1053,10 @@ class AzureProviderBackend(AzureAppConfigBackend):
             state.errors.clear()
             before = dict(state.captured)
             state.captured.clear()
-            state.provider.refresh()
+            try:
+                state.provider.refresh()
+            except Exception as err:  # not an AzureError (those go to on_refresh_error): a bug or a bad answer
+                state.errors.append(err)
             if not state.errors:
                 if not state.changed:
                     state.captured.update(before)

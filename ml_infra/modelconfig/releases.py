@@ -896,10 +896,16 @@ class ReleaseManager:
     def _pointer_history(self, model: str) -> list[StoredDocument]:
         versions = self._retry(self.backoff.start(), lambda: self.backend.pointer_history(model))
         if not versions:
-            self.schema(model)  # UnknownModelError if the model itself is unknown
-            raise ModelConfigError(
-                f"model {model} has no active release ({self.backend.pointer_location(model)} does not exist)"
-            )
+            # UnknownModelError if the model itself is unknown. A store that drops old revisions (Azure App
+            # Configuration, after 7 or 30 days) may keep none of a pointer it still has: the current one is then
+            # the whole history it can tell.
+            current = self._retry(self.backoff.start(), lambda: self.backend.read_documents(model)).pointer
+            self.schema(model)
+            if current is None:
+                raise ModelConfigError(
+                    f"model {model} has no active release ({self.backend.pointer_location(model)} does not exist)"
+                )
+            versions = [current]
         return versions
 
     def _releases_referencing(self, model: str, key: str) -> str:

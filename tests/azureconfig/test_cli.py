@@ -32,27 +32,15 @@ def run(
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_release_activate_rollback_round_trip(store: Store) -> None:
+def test_the_first_activation_and_show_with_a_key_vault_reference_hidden(store: Store) -> None:
+    # The round trip itself runs on every store in tests/modelconfig/test_guarantees.py.
     assert run("release", MODEL, "--env", ENV, "--id", "r1", "--note", "first")[0] == 0
     code, out, _ = run("activate", MODEL, "r1", "--env", ENV, "--reason", "launch")
     assert code == 0 and "Activated model ranker: (none) -> r1" in out
-    assert run("set", MODEL, "max_results=30", "--env", ENV)[0] == 0
-    code, out, _ = run("diff", MODEL, "--env", ENV, "--json")
-    assert code == 0 and json.loads(out)["changes"][0]["key"] == "max_results"
-    assert run("release", MODEL, "--env", ENV, "--id", "r2")[0] == 0
-    assert run("activate", MODEL, "r2", "--env", ENV)[0] == 0
     code, out, _ = run("show", MODEL, "--env", ENV, "--json")
-    shown = json.loads(out)
-    assert shown["release_id"] == "r2" and {k["key"]: k["value"] for k in shown["keys"]}["max_results"] == "30"
-    assert {k["key"]: k["value"] for k in shown["keys"]}["api_token"] == "[secret]"
-    code, out, _ = run("rollback", MODEL, "--env", ENV, "--json")
-    assert code == 0 and json.loads(out)["release_id"] == "r1" and json.loads(out)["action"] == "rollback"
-    code, out, _ = run("history", MODEL, "--env", ENV, "--json")
-    assert [a["release_id"] for a in json.loads(out)["activations"]] == ["r1", "r2", "r1"]
-    code, out, _ = run("releases", MODEL, "--env", ENV, "--json")
-    listed = json.loads(out)
-    assert listed["active_release_id"] == "r1" and [r["release_id"] for r in listed["releases"]] == ["r1", "r2"]
-    assert store.loader().load(MODEL).release_id == "r1"
+    shown = {k["key"]: k["value"] for k in json.loads(out)["keys"]}
+    assert code == 0 and shown["api_token"] == "[secret]" and "vault.azure.net" not in out
+    assert shown["features"] == "age,country"
 
 
 def test_prod_activation_needs_confirmation(store: Store) -> None:

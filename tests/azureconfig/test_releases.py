@@ -110,6 +110,8 @@ def test_rollback_is_one_conditional_write_to_the_ledgers_previous_release(store
     writes = [r for r in store.transport.requests if r.method != "GET"]
     assert len(writes) == 1 and result.release_id == "r1" and result.action == "rollback"
     assert manager.view(MODEL).keys["max_results"].text == "20"
+    store.state.revisions.clear()
+    assert [(h.release_id, h.action) for h in manager.history(MODEL)] == [("r1", "rollback")]  # all it still knows
 
 
 def test_an_unknown_model_names_the_store_and_the_key(store: Store) -> None:

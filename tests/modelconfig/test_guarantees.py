@@ -22,6 +22,7 @@ from ml_infra.modelconfig import (
     ConfigValidationError,
     CorruptDocumentError,
     EncryptedFileSnapshot,
+    InvalidInputError,
     ModelConfigError,
     ModelConfigLoader,
     ReleaseExistsError,
@@ -246,8 +247,12 @@ def test_release_activate_rollback_round_trip(store: Store) -> None:
     )
     _cut(store, "r2", limit="20", mode="exact")
     assert loader.load(MODEL)["limit"] == 10  # staged and released, not active: invisible
+    operator.set_values(MODEL, {"limit": "30"})
     with pytest.raises(ReleaseExistsError):
         operator.create_release(MODEL, "r2")
+    with pytest.raises(InvalidInputError, match="reserved"):
+        operator.create_release(MODEL, "active")
+    assert operator.view(MODEL, "r2").keys["limit"].text == "20"  # a release never changes
     result = operator.activate(MODEL, "r2", reason="launch")
     assert (result.release_id, result.previous_release_id, result.changed) == ("r2", "r1", True)
     assert (loader.load(MODEL).release_id, loader.load(MODEL)["mode"]) == ("r2", "exact")
@@ -425,3 +430,39 @@ def test_an_outage_at_load_and_at_refresh_serves_the_last_known_good_then_recove
     operator.activate(MODEL, "r2")
     config = loader.load(MODEL)
     assert not config.stale and (config.release_id, config["limit"], config.source) == ("r2", 20, store.source)
+
+
+@pytest.mark.parametrize("store", ["ssm", "azure"], indirect=True)
+def test_the_command_line_round_trip_is_the_same_on_every_store(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from ml_infra.cli import app
+    from ml_infra.modelconfig import routing
+
+    chosen = ["--backend", store.name]
+    if isinstance(store, AzureStore):
+        from appconfig_fake import StaticTokenCredential
+
+        # The CLI's one Azure seam: a client on the fake instead of one with DefaultAzureCredential.
+        monkeypatch.setattr(routing, "azure_client", lambda endpoint: (store.client(), StaticTokenCredential()))
+        chosen += ["--endpoint", store.endpoint]
+    monkeypatch.setenv("ML_INFRA_OPERATOR", "alice")
+
+    def run(*args: str) -> Any:
+        result = CliRunner().invoke(app, ["config", *chosen, *args, "--env", ENV, "--json"])
+        assert result.exit_code == 0, (args, result.stdout, result.stderr)
+        return json.loads(result.stdout)
+
+    assert run("set", MODEL, "limit=20", "mode=exact")["staged"][0]["key"] == "limit"
+    assert {c["key"] for c in run("diff", MODEL)["changes"] if c["status"] == "changed"} == {"limit", "mode"}
+    assert run("release", MODEL, "--id", "r2", "--note", "more")["release_id"] == "r2"
+    activated = run("activate", MODEL, "r2", "--reason", "ticket 42")
+    assert (activated["release_id"], activated["previous_release_id"]) == ("r2", "r1")
+    shown = run("show", MODEL)
+    assert shown["release_id"] == "r2" and {k["key"]: k["value"] for k in shown["keys"]}["limit"] == "20"
+    rolled = run("rollback", MODEL, "--reason", "regressed")
+    assert (rolled["release_id"], rolled["action"]) == ("r1", "rollback")
+    assert [a["release_id"] for a in run("history", MODEL)["activations"]][:3] == ["r1", "r2", "r1"]
+    listed = run("releases", MODEL)
+    assert listed["active_release_id"] == "r1" and [r["release_id"] for r in listed["releases"]][-2:] == ["r1", "r2"]
+    assert store.loader().load(MODEL).release_id == "r1"

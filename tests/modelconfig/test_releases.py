@@ -12,10 +12,8 @@ from ml_infra.modelconfig import (
     ConcurrentChangeError,
     ConfigValidationError,
     EvictionRiskError,
-    InvalidInputError,
     ModelConfigError,
     ModelConfigLoader,
-    ReleaseExistsError,
     UnknownModelError,
     UnknownReleaseError,
 )
@@ -113,31 +111,6 @@ def test_release_snapshots_the_latest_versions_records_who_and_protects_them(ran
     assert labels(client, "ranker", "mode") == {1: ["released-v1"]}
     stored = client.get_parameter(Name=release_parameter_name(PROJECT, ENV, "ranker", "r2"))["Parameter"]["Value"]
     assert ReleaseDocument.model_validate_json(stored) == release
-
-
-def test_releases_are_immutable(ranker: ReleaseDocument):
-    operator = manager()
-    operator.create_release("ranker", "r2")
-    operator.set_values("ranker", {"max_results": "30"})
-    with pytest.raises(ReleaseExistsError, match="release r2 of model ranker already exists"):
-        operator.create_release("ranker", "r2")
-    assert operator.release_document("ranker", "r2").keys["max_results"].version == 1
-    with pytest.raises(InvalidInputError, match="reserved"):
-        operator.create_release("ranker", "active")
-
-
-def test_a_release_of_invalid_stored_values_is_refused_with_key_and_reason(ranker: ReleaseDocument):
-    client = ssm()
-    # Written around the tool (console, another script): the release still refuses it.
-    client.put_parameter(Name=parameter_name(PROJECT, ENV, "ranker", "max_results"), Value="0", Overwrite=True)
-    with pytest.raises(ConfigValidationError) as refused:
-        manager(client).create_release("ranker", "r2")
-    assert [(p.key, p.reason) for p in refused.value.problems] == [
-        ("max_results", "value '0' is below the minimum 1 (version 2)")
-    ]
-    assert refused.value.exit_code == 1
-    with pytest.raises(client.exceptions.ParameterNotFound):
-        client.get_parameter(Name=release_parameter_name(PROJECT, ENV, "ranker", "r2"))
 
 
 def test_release_ids_are_generated_when_not_given(ranker: ReleaseDocument):
