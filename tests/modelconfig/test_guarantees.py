@@ -345,9 +345,11 @@ def test_readers_never_see_a_mix_of_two_releases(store: Store) -> None:
     for reader in readers:
         reader.start()
     index, deadline = 0, time.monotonic() + 30
-    while (index < 8 or len(seen) < 20) and time.monotonic() < deadline:  # switches while readers read
+    # Switch while the readers read, until they have read both releases a few times (or the deadline passes).
+    while (index < 8 or len(seen) < 20 or len({r for r, _, _ in seen}) < 2) and time.monotonic() < deadline:
         operator.activate(MODEL, "r2") if index % 2 == 0 else operator.rollback(MODEL)
         index += 1
+        time.sleep(0.005)  # the readers get the interpreter between two switches
     stop.set()
     for reader in readers:
         reader.join(timeout=30)
