@@ -89,6 +89,9 @@ def cost(
     capture_gb: Annotated[
         float, typer.Option("--capture-gb", min=0, help="Assumed GB of captured data per month, for usage prices.")
     ] = 1.0,
+    log_gb: Annotated[
+        float, typer.Option("--log-gb", min=0, help="Assumed GB written to each log group per month, for usage prices.")
+    ] = 1.0,
     hours: Annotated[
         float, typer.Option("--hours", min=0, max=744, help="Hours a month, for prices per hour or day.")
     ] = 730.0,
@@ -99,7 +102,10 @@ def cost(
     from ml_infra.cost import Assumptions, run_cost_command
 
     assumptions = Assumptions(
-        requests_per_month=requests_per_month, capture_gb_per_month=capture_gb, hours_per_month=hours
+        requests_per_month=requests_per_month,
+        capture_gb_per_month=capture_gb,
+        log_gb_per_month=log_gb,
+        hours_per_month=hours,
     )
     stacks = [stack, *[other for other in compare or [] if other != stack]]
     raise typer.Exit(run_cost_command(stacks, project_dir, as_json, markdown, assumptions))

@@ -4,8 +4,9 @@
 mock runtime, so what is priced is exactly what `pulumi up` would declare) with the repository's price file
 (`ml_infra/pricing/prices.yaml`). Each billable resource gets an idle monthly cost, how it was computed (its
 pricing basis), and the usage-driven prices that apply to it, estimated under assumptions a user can change
-(requests per month, captured GB per month, hours per month). A resource whose price is not in the file is
-listed as unknown with the reason, never guessed; the report says how many billable resources it could price.
+(requests per month, captured GB per month, log GB per month, hours per month). A resource whose price is not in
+the file is listed as unknown with the reason, never guessed; the report says how many billable resources it
+could price, and which figures rest on third-party pages rather than the providers' own.
 
 Infracost prices Terraform plans and does not read Pulumi programs, so the pricing rules (which input selects
 which price: a SKU, a tier, an instance type and count) are written here, one function per billable type.
@@ -63,6 +64,7 @@ FREE_TYPES: dict[str, str] = {
 
 DEFAULT_REQUESTS_PER_MONTH = 100_000
 DEFAULT_CAPTURE_GB_PER_MONTH = 1.0
+DEFAULT_LOG_GB_PER_MONTH = 1.0
 # 730 hours: the month the AWS, Azure and GCP price calculators use (8,760 hours a year / 12).
 DEFAULT_HOURS_PER_MONTH = 730.0
 
@@ -77,17 +79,24 @@ class Assumptions:
     requests_per_month: int = DEFAULT_REQUESTS_PER_MONTH
     capture_gb_per_month: float = DEFAULT_CAPTURE_GB_PER_MONTH
     hours_per_month: float = DEFAULT_HOURS_PER_MONTH
+    log_gb_per_month: float = DEFAULT_LOG_GB_PER_MONTH  # written to each log group
+
+    @property
+    def days_per_month(self) -> float:
+        return self.hours_per_month / 24
 
     def quantity(self, driver: str | None) -> float | None:
         return {
             "requests_per_month": float(self.requests_per_month),
             "capture_gb_per_month": self.capture_gb_per_month,
+            "log_gb_per_month": self.log_gb_per_month,
         }.get(driver or "")
 
     def to_json(self) -> dict[str, float]:
         return {
             "requests_per_month": self.requests_per_month,
             "capture_gb_per_month": self.capture_gb_per_month,
+            "log_gb_per_month": self.log_gb_per_month,
             "hours_per_month": self.hours_per_month,
         }
 
@@ -103,6 +112,8 @@ class UsagePrice:
     driver: str | None
     monthly_estimate: float | None
     source: str
+    third_party: bool = False
+    quantity_note: str = ""  # how the quantity was derived from the assumption, when not taken as is
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -111,8 +122,10 @@ class UsagePrice:
             "unit": self.unit,
             "per": self.per,
             "driver": self.driver,
+            "quantity_note": self.quantity_note,
             "monthly_estimate": _money(self.monthly_estimate),
             "source": self.source,
+            "source_kind": "third-party" if self.third_party else "first-party",
         }
 
 
@@ -126,6 +139,8 @@ class ResourceCost:
     basis: str  # how the idle cost was computed, or why it is unknown
     usage: tuple[UsagePrice, ...] = ()
     sources: tuple[str, ...] = ()
+    third_party_sources: tuple[str, ...] = ()  # the subset of `sources` that are not the provider's own pages
+    usage_unpriced: tuple[str, ...] = ()  # usage-driven prices that apply but could not be read, with the reason
 
     @property
     def known(self) -> bool:
@@ -140,7 +155,9 @@ class ResourceCost:
             "idle_monthly_cost": _money(self.idle_monthly),
             "pricing_basis": self.basis,
             "sources": list(self.sources),
+            "third_party_sources": list(self.third_party_sources),
             "usage_prices": [u.to_json() for u in self.usage],
+            "usage_unpriced": list(self.usage_unpriced),
         }
 
 
@@ -161,6 +178,14 @@ class CostReport:
         return [r for r in self.resources if not r.known]
 
     @property
+    def on_third_party_figures(self) -> list[ResourceCost]:
+        """Priced resources whose idle or usage price comes from a third-party page."""
+        return [r for r in self.resources if r.third_party_sources]
+
+    def third_party_sources(self) -> list[str]:
+        return sorted({source for r in self.resources for source in r.third_party_sources})
+
+    @property
     def idle_monthly_total(self) -> float:
         """The idle cost of the priced resources: a lower bound when some are unknown."""
         return round(sum(r.idle_monthly or 0.0 for r in self.resources), 2)
@@ -178,7 +203,7 @@ class CostReport:
     def unused_assumptions(self) -> list[str]:
         """Assumptions no price in the report depends on (their price is not in the price file)."""
         used = {u.driver for r in self.resources for u in r.usage if u.driver}
-        return [name for name in ("requests_per_month", "capture_gb_per_month") if name not in used]
+        return [name for name in ("requests_per_month", "capture_gb_per_month", "log_gb_per_month") if name not in used]
 
     def coverage(self) -> str:
         return f"{len(self.priced)} of {len(self.resources)} billable resources priced"
@@ -195,6 +220,8 @@ class CostReport:
             "assumptions_without_a_price": self.unused_assumptions(),
             "billable_resources": len(self.resources),
             "priced_resources": len(self.priced),
+            "priced_on_third_party_figures": len(self.on_third_party_figures),
+            "third_party_sources": self.third_party_sources(),
             "free_resources": len(self.free),
             "resources": [r.to_json() for r in self.resources],
             "unknown": [{"type": r.type, "name": r.name, "reason": r.basis} for r in self.unknown],
@@ -250,10 +277,17 @@ def _describe(price: Price, count: float, assumptions: Assumptions) -> str:
     return f"{quantity}{_usd(price.price)}/{price.unit} x {_hours_factor(price.unit, assumptions):g} {price.unit}s"
 
 
-def _usage(prices: Iterable[Price], assumptions: Assumptions) -> tuple[UsagePrice, ...]:
+# How one resource turns an assumption into the quantity a usage price is charged on: (quantity or None when no
+# assumption estimates it, a note saying how it was derived). None: the assumption as is.
+QuantityRule = Callable[[Price, Assumptions], tuple[float | None, str]]
+
+
+def _usage(
+    prices: Iterable[Price], assumptions: Assumptions, rule: QuantityRule | None = None
+) -> tuple[UsagePrice, ...]:
     lines = []
     for price in prices:
-        quantity = assumptions.quantity(price.driver)
+        quantity, note = rule(price, assumptions) if rule else (assumptions.quantity(price.driver), "")
         estimate = None if quantity is None else price.price * quantity / price.per
         per = f"{price.per:,} " if price.per != 1 else ""
         lines.append(
@@ -267,6 +301,8 @@ def _usage(prices: Iterable[Price], assumptions: Assumptions) -> tuple[UsagePric
                 driver=price.driver,
                 monthly_estimate=estimate,
                 source=price.source,
+                third_party=price.third_party,
+                quantity_note=note,
             )
         )
     return tuple(lines)
@@ -279,29 +315,39 @@ def _priced(
     count: float,
     what: str,
     unknown_reason: str | None = None,
+    quantity_rule: QuantityRule | None = None,
 ) -> ResourceCost:
     """The cost of `count` units of the `variant` price of this resource's type, or unknown with the reason."""
     region = context.region_of(registration)
-    idle = context.prices.find(registration.type, variant, "idle", region)
-    usage = _usage(context.prices.find(registration.type, variant, "usage", region), context.assumptions)
+    prices = context.prices
+    idle = prices.find(registration.type, variant, "idle", region)
+    usage = _usage(prices.find(registration.type, variant, "usage", region), context.assumptions, quantity_rule)
+    usage_gaps = prices.unpriced_usage(registration.type, variant, region, {u.unit for u in usage})
     base = {
         "type": registration.type,
         "name": registration.name,
         "cloud": cloud_of(registration.type),
         "region": region,
         "usage": usage,
+        "usage_unpriced": tuple(usage_gaps),
     }
     if unknown_reason is not None or not idle:
         reason = unknown_reason or (
             f"no price for {what} in {region or 'this region'} in the price file"
-            + (f" ({note})" if (note := context.prices.unpriced_reason(registration.type)) else "")
+            + (f" ({note})" if (note := prices.unpriced_reason(registration.type, variant, region)) else "")
         )
         return ResourceCost(**base, idle_monthly=None, basis=reason)
     (price,) = idle
     monthly = price.price * _hours_factor(price.unit, context.assumptions) * count
     basis = f"{what}: {_describe(price, count, context.assumptions)}"
+    third_party = {price.source} if price.third_party else set()
+    third_party |= {u.source for u in usage if u.third_party}
     return ResourceCost(
-        **base, idle_monthly=monthly, basis=basis, sources=tuple(sorted({price.source, *(u.source for u in usage)}))
+        **base,
+        idle_monthly=monthly,
+        basis=basis,
+        sources=tuple(sorted({price.source, *(u.source for u in usage)})),
+        third_party_sources=tuple(sorted(third_party)),
     )
 
 
@@ -324,8 +370,60 @@ def _ssm_parameter(context: _Context, r: Registration) -> ResourceCost:
     return _priced(context, r, str(tier), 1, f"1 {tier} parameter")
 
 
+def _steady_state_note(gb: float, days: float, why: str) -> str:
+    return f"{gb:.2f} GB stored in steady state ({why} {days:g} days)"
+
+
 def _bucket(context: _Context, r: Registration) -> ResourceCost:
-    return _priced(context, r, None, 1, "empty bucket")
+    """An empty bucket costs nothing. Its storage price is estimated for the bucket an endpoint captures data into:
+    with captured data expiring after N days, the bucket holds N days' worth of capture once it has run that long.
+    What other services write (access logs) follows no assumption and is not estimated."""
+    name = r.state.get("bucket") or _inputs(r).get("bucket")
+    capture_prefixes = [
+        uri.removeprefix(f"s3://{name}").strip("/")
+        for config in context.evaluation.of_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration")
+        if isinstance(capture := _inputs(config).get("dataCaptureConfig"), dict)
+        and capture.get("enableCapture", True)
+        and isinstance(uri := capture.get("destinationS3Uri"), str)
+        and name
+        and (uri == f"s3://{name}" or uri.startswith(f"s3://{name}/"))
+    ]
+    expirations = [
+        float(rule["expiration"]["days"])
+        for lifecycle in context.evaluation.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+        if name and _inputs(lifecycle).get("bucket") == name
+        for rule in _inputs(lifecycle).get("rules") or []
+        if rule.get("status") == "Enabled"
+        and isinstance((rule.get("expiration") or {}).get("days"), int | float)
+        and any(f"{p}/".startswith(str((rule.get("filter") or {}).get("prefix") or "")) for p in capture_prefixes)
+    ]
+
+    def stored(price: Price, a: Assumptions) -> tuple[float | None, str]:
+        if not capture_prefixes:
+            return None, "no assumption: holds what other services write, not captured data"
+        if not expirations:
+            return None, "captured data never expires here, so storage grows every month"
+        days = min(expirations)
+        gb = a.capture_gb_per_month * days / a.days_per_month
+        return gb, _steady_state_note(gb, days, "captured data expires after")
+
+    return _priced(context, r, None, 1, "empty bucket", quantity_rule=stored)
+
+
+def _log_group(context: _Context, r: Registration) -> ResourceCost:
+    """A log group nothing writes to costs nothing. Ingestion is charged on the GB written a month; storage on the
+    GB held, which with a retention of N days is N days' worth of ingestion once the group has run that long."""
+    retention = _inputs(r).get("retentionInDays")
+
+    def quantity(price: Price, a: Assumptions) -> tuple[float | None, str]:
+        if "stored" not in price.unit:
+            return a.log_gb_per_month, ""
+        if not isinstance(retention, int | float) or retention <= 0:
+            return None, "logs never expire here, so storage grows every month"
+        gb = a.log_gb_per_month * retention / a.days_per_month
+        return gb, _steady_state_note(gb, retention, "retention")
+
+    return _priced(context, r, None, 1, "empty log group", quantity_rule=quantity)
 
 
 def _graphql_api(context: _Context, r: Registration) -> ResourceCost:
@@ -378,6 +476,8 @@ def _web_acl(context: _Context, r: Registration) -> ResourceCost:
         basis=f"{acl.basis} + {per_rule.basis}",
         usage=acl.usage,
         sources=tuple(sorted({*acl.sources, *per_rule.sources})),
+        third_party_sources=tuple(sorted({*acl.third_party_sources, *per_rule.third_party_sources})),
+        usage_unpriced=acl.usage_unpriced,
     )
 
 
@@ -415,6 +515,7 @@ PRICERS: dict[str, Callable[[_Context, Registration], ResourceCost]] = {
     "aws:cloudwatch/metricAlarm:MetricAlarm": _alarm,
     "aws:ssm/parameter:Parameter": _ssm_parameter,
     "aws:s3/bucket:Bucket": _bucket,
+    "aws:cloudwatch/logGroup:LogGroup": _log_group,
     "aws:appsync/graphQLApi:GraphQLApi": _graphql_api,
     "aws:dynamodb/table:Table": _dynamodb_table,
     "aws:sagemaker/endpoint:Endpoint": _endpoint,
@@ -446,13 +547,14 @@ def cost_report(evaluation: Evaluation, prices: PriceFile | None = None, assumpt
             continue
         pricer = PRICERS.get(registration.type)
         if pricer is None:
-            reason = prices.unpriced_reason(registration.type) or "no price for this resource type in the price file"
+            region = context.region_of(registration)
+            reason = prices.unpriced_reason(registration.type, None, region) or "no price for this type in the file"
             resources.append(
                 ResourceCost(
                     type=registration.type,
                     name=registration.name,
                     cloud=cloud_of(registration.type),
-                    region=context.region_of(registration),
+                    region=region,
                     idle_monthly=None,
                     basis=reason,
                 )
@@ -526,6 +628,7 @@ def render_comparison_markdown(reports: list[CostReport]) -> str:
         )
     row("**idle total / month**", [f"**{_total_line(r)}**" for r in reports])
     row("priced", [f"{len(r.priced)} of {len(r.resources)} billable" for r in reports])
+    row("priced from third-party pages", [f"{len(r.on_third_party_figures)} of {len(r.priced)}" for r in reports])
     return "\n".join(lines) + "\n"
 
 
@@ -568,22 +671,40 @@ def _print_report(report: CostReport) -> None:
     usage.add_column("resource")
     usage.add_column("usage price", justify="right")
     usage.add_column("estimate / month", justify="right")
+    usage.add_column("how", overflow="fold")
+    usage.add_column("source")
     for r in report.resources:
         for u in r.usage:
+            estimate = _usd(u.monthly_estimate) if u.monthly_estimate is not None else "(not estimated)"
             usage.add_row(
                 console.literal(f"{r.type}  {r.name}"),
                 console.literal(u.description),
-                console.literal(_usd(u.monthly_estimate) if u.driver else "(no assumption)"),
+                console.literal(estimate if u.driver else "(no assumption)"),
+                console.literal(u.quantity_note or (f"{u.driver}" if u.driver else "")),
+                console.styled("third-party", "yellow") if u.third_party else console.literal("first-party"),
             )
     console.line(
-        f"Usage-driven prices, estimated for {a.requests_per_month:,} requests and {a.capture_gb_per_month:g} GB "
-        "captured per month (change with --requests-per-month, --capture-gb, --hours; each request is counted at "
-        "every request-priced resource):"
+        f"Usage-driven prices, estimated for {a.requests_per_month:,} requests, {a.capture_gb_per_month:g} GB "
+        f"captured and {a.log_gb_per_month:g} GB written to each log group per month (change with "
+        "--requests-per-month, --capture-gb, --log-gb, --hours; each request is counted at every request-priced "
+        "resource):"
     )
     out.print(usage)
     console.line(f"Usage estimate: {_usd(report.usage_monthly_estimate)} per month on top of the idle cost.")
+    gaps = [(r, gap) for r in report.resources for gap in r.usage_unpriced]
+    if gaps:
+        console.line("Usage prices not in the price file (not estimated, never guessed):")
+        for r, gap in gaps:
+            console.line(f"  {r.type}  {r.name}: {gap}")
     for name in report.unused_assumptions():
-        console.line(f"Not estimated: no price in the price file depends on {name} (e.g. S3 storage of captured data).")
+        console.line(f"Not estimated: no price in the price file depends on {name}.")
+    if report.on_third_party_figures:
+        console.line(
+            f"{len(report.on_third_party_figures)} of {len(report.priced)} priced resources rest on figures from "
+            "third-party pages, not the providers' own (marked third-party in ml_infra/pricing/prices.yaml):"
+        )
+        for source in report.third_party_sources():
+            console.line(f"  {source}")
 
 
 def run_cost_command(
