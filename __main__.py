@@ -6,6 +6,7 @@ import pulumi
 
 from ml_infra.appsync_api import ModelRegistryApi, ModelRegistryApiArgs
 from ml_infra.config_store import AzureConfigStore, AzureConfigStoreArgs, VertexStores, VertexStoresArgs
+from ml_infra.contract_job import ContractJob, ContractJobArgs
 from ml_infra.contracts.catalog import CONTRACTS_DIR_NAME
 from ml_infra.glue_schemas import ContractRegistry, ContractRegistryArgs
 from ml_infra.program_inputs import load_contracts, load_stack_config
@@ -15,7 +16,7 @@ from ml_infra.ssm_params import ModelParameters, ModelParametersArgs
 
 # Everything that can be wrong with the inputs is found here, before any resource is declared.
 config = load_stack_config()
-contracts = load_contracts(Path(__file__).parent / CONTRACTS_DIR_NAME)
+contracts = load_contracts(Path(__file__).parent / CONTRACTS_DIR_NAME, config)
 providers = create_providers(config)
 protect = config.protect_stateful_resources
 base = f"{config.project}-{config.environment}"
@@ -46,6 +47,23 @@ if providers.aws is not None:
     pulumi.export("modelReadPolicyArns", {m: p.arn for m, p in parameters.read_policies.items()})
     pulumi.export("modelOperatePolicyArns", {m: p.arn for m, p in parameters.operate_policies.items()})
     pulumi.export("contractRegistryArn", registry.registry.arn)
+
+    if config.contract_job_enabled and config.contract_job is not None:
+        contract_job = ContractJob(
+            "contract-job",
+            ContractJobArgs(
+                project=config.project,
+                environment=config.environment,
+                settings=config.contract_job,
+                registry_name=registry.registry.registry_name,
+                script_path=Path(__file__).parent / "docs" / "examples" / "glue_validate_contract.py",
+                kms_deletion_window_days=config.kms_deletion_window_days,
+                protect=protect,
+            ),
+            opts=with_provider(providers.aws),
+        )
+        pulumi.export("contractJobName", contract_job.job.name)
+        pulumi.export("contractJobRoleArn", contract_job.role.arn)
 
     if config.appsync_enabled and config.appsync is not None:
         model_registry = ModelRegistryApi(

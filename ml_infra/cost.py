@@ -48,6 +48,8 @@ FREE_TYPES: dict[str, str] = {
     "aws:appsync/apiKey:ApiKey": "part of the API; AppSync bills operations on the API",
     "aws:glue/registry:Registry": "the AWS Glue Schema Registry is serverless and free to use",
     "aws:glue/schema:Schema": "the AWS Glue Schema Registry is serverless and free to use",
+    "aws:glue/securityConfiguration:SecurityConfiguration": "a Glue setting with no charge; KMS bills the key",
+    "aws:s3/bucketObjectv2:BucketObjectv2": "an object is S3 storage, billed with its bucket (a job script: a few KB)",
     "azure-native:resources:ResourceGroup": "a resource group is a container with no charge",
     "azure-native:appconfiguration:KeyValue": "key-values are part of the store; the store is billed",
     "azure-native:authorization:RoleAssignment": "Azure RBAC role assignments have no charge",
@@ -481,6 +483,10 @@ def _web_acl(context: _Context, r: Registration) -> ResourceCost:
     )
 
 
+def _glue_job(context: _Context, r: Registration) -> ResourceCost:
+    return _priced(context, r, None, 1, "job definition (each run bills DPU-hours)")
+
+
 def _endpoint(context: _Context, r: Registration) -> ResourceCost:
     """An endpoint bills what its configuration's variants run: serverless, or instances of a type, as many as
     autoscaling keeps at its minimum (the count an idle endpoint settles at)."""
@@ -519,6 +525,7 @@ PRICERS: dict[str, Callable[[_Context, Registration], ResourceCost]] = {
     "aws:appsync/graphQLApi:GraphQLApi": _graphql_api,
     "aws:dynamodb/table:Table": _dynamodb_table,
     "aws:sagemaker/endpoint:Endpoint": _endpoint,
+    "aws:glue/job:Job": _glue_job,
     "aws:wafv2/webAcl:WebAcl": _web_acl,
     "azure-native:appconfiguration:ConfigurationStore": _app_configuration,
     "gcp:kms/cryptoKey:CryptoKey": _crypto_key,

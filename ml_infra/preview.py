@@ -246,6 +246,8 @@ def redact_secrets(value: Any) -> Any:
         return [redact_secrets(item) for item in value]
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    if isinstance(value, pulumi.FileAsset | pulumi.FileArchive):
+        return {"path": value.path}  # an uploaded file (a Glue job script): where it is read from
     return value
 
 

@@ -16,7 +16,7 @@ import pulumi
 import pulumi.runtime.config as runtime_config
 
 from ml_infra.contracts.catalog import Contract, ContractError, load_catalog
-from ml_infra.stack_config import ConfigError, StackConfig, build_stack_config
+from ml_infra.stack_config import ConfigError, ConfigProblem, StackConfig, build_stack_config
 
 
 class StackConfigError(pulumi.RunError):
@@ -63,9 +63,20 @@ def load_stack_config() -> StackConfig:
         raise StackConfigError(err) from None
 
 
-def load_contracts(contracts_dir: Path) -> list[Contract]:
-    """Every contract file, checked. Raises ContractFilesError naming each broken file (no traceback)."""
+def load_contracts(contracts_dir: Path, config: StackConfig | None = None) -> list[Contract]:
+    """Every contract file, checked. Raises ContractFilesError naming each broken file (no traceback), or
+    StackConfigError when `config` names a contract that is not among them (the contract job's)."""
     try:
-        return load_catalog(contracts_dir)
+        contracts = load_catalog(contracts_dir)
     except ContractError as err:
         raise ContractFilesError(err) from None
+    job = config.contract_job if config is not None and config.contract_job_enabled else None
+    names = sorted(contract.name for contract in contracts)
+    if job is not None and job.contract not in names:
+        problem = ConfigProblem(
+            f"{pulumi.get_project()}:contractJob.contract",
+            f"names no contract in {contracts_dir.name}/; allowed: {', '.join(names) or 'none (the folder is empty)'}",
+            repr(job.contract),
+        )
+        raise StackConfigError(ConfigError(config.stack if config else "", [problem])) from None
+    return contracts

@@ -523,11 +523,7 @@ _S3_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 _IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 
 
-def _check_model_data_url(value: str) -> str:
-    match = S3_MODEL_ARTIFACT.match(value)
-    if match is None:
-        raise ValueError("must be an s3://bucket/key.tar.gz model artifact")
-    bucket = match["bucket"]
+def _bucket_problem(bucket: str) -> str | None:
     wrong = (
         "has two adjacent periods" if ".." in bucket else
         "is formatted as an IP address" if _IP_ADDRESS.match(bucket) else
@@ -535,11 +531,21 @@ def _check_model_data_url(value: str) -> str:
         "has a suffix S3 reserves" if bucket.endswith(_S3_RESERVED_SUFFIXES) else
         None
     )
-    if wrong:
-        raise ValueError(
-            f"bucket {bucket!r} {wrong}; allowed: S3 bucket names (3-63 lower-case letters, digits, '.' and '-', "
-            "no '..', not an IP address, no xn--/sthree- prefix or -s3alias/--ol-s3 suffix)"
-        )
+    if wrong is None:
+        return None
+    return (
+        f"bucket {bucket!r} {wrong}; allowed: S3 bucket names (3-63 lower-case letters, digits, '.' and '-', "
+        "no '..', not an IP address, no xn--/sthree- prefix or -s3alias/--ol-s3 suffix)"
+    )
+
+
+def _check_model_data_url(value: str) -> str:
+    match = S3_MODEL_ARTIFACT.match(value)
+    if match is None:
+        raise ValueError("must be an s3://bucket/key.tar.gz model artifact")
+    problem = _bucket_problem(match["bucket"])
+    if problem:
+        raise ValueError(problem)
     if "//" in match["key"] or match["key"].startswith("/"):
         raise ValueError(f"key {match['key']!r} has an empty path segment; allowed: s3://bucket/prefix/model.tar.gz")
     return value
@@ -776,6 +782,101 @@ class AppSyncSettings(_Strict):
     )
 
 
+# S3 locations of the contract job: a bucket and a key prefix of at least one segment (a job never reads or
+# writes a whole bucket), without a trailing slash; the wheel it installs is an object ending in .whl.
+S3_PREFIX = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>[^*?\[\]]+?)/?$")
+S3_WHEEL = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>[^*?\[\]]+\.whl)$")
+CONTRACT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
+
+
+def _check_s3_prefix(value: str) -> str:
+    match = S3_PREFIX.match(value)
+    if match is None:
+        raise ValueError("must be s3://bucket/prefix (a prefix of at least one segment, no wildcards)")
+    problem = _bucket_problem(match["bucket"])
+    if problem:
+        raise ValueError(problem)
+    if "//" in match["key"] or match["key"].startswith("/"):
+        raise ValueError(f"prefix {match['key']!r} has an empty path segment; allowed: s3://bucket/data/2024-05")
+    return value.rstrip("/")
+
+
+def _check_s3_wheel(value: str) -> str:
+    match = S3_WHEEL.match(value)
+    if match is None:
+        raise ValueError("must be the s3:// location of this project's wheel (s3://bucket/prefix/ml_infra-...whl)")
+    problem = _bucket_problem(match["bucket"])
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+S3Prefix = Annotated[str, AfterValidator(_check_s3_prefix)]
+
+
+def s3_prefix_parts(url: str) -> tuple[str, str]:
+    """(bucket, key prefix without a trailing slash) of a checked S3Prefix or wheel location."""
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    return bucket, key.rstrip("/")
+
+
+def _overlaps(a: str, b: str) -> bool:
+    """Whether one S3 prefix lies in the other (a prefix of `valid` also covers `valid.staging-*` beside it)."""
+    return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/") or \
+        a.startswith(b + ".") or b.startswith(a + ".")
+
+
+class ContractJobSettings(_Strict):
+    contract: Annotated[str, _matching(CONTRACT_NAME, "a contract name of contracts/ (its file name stem)")] = Field(
+        description="The contract the job validates against: a schema of the stack's Glue registry (a file in "
+        "contracts/)."
+    )
+    schema_version: int | None = Field(
+        None, ge=1, description="Registry version of the contract to use; none: the latest available version."
+    )
+    input_url: S3Prefix = Field(description="s3://bucket/prefix of the JSON lines to validate (read only).")
+    valid_output_url: S3Prefix = Field(
+        description="s3://bucket/prefix the valid lines are written to (a new folder per run; its staging folder "
+        "sits beside it)."
+    )
+    rejected_output_url: S3Prefix = Field(description="s3://bucket/prefix the rejected records are written to.")
+    library_wheel_url: Annotated[str, AfterValidator(_check_s3_wheel)] = Field(
+        description="s3:// location of this project's wheel (`pip wheel --no-deps .`), installed on every worker "
+        "with --additional-python-modules."
+    )
+    worker_type: Literal["G.1X", "G.2X", "G.4X", "G.8X"] = Field(
+        "G.1X", description="Glue worker type (G.1X: 4 vCPU, 16 GB, 1 DPU per worker)."
+    )
+    number_of_workers: int = Field(2, ge=2, le=299, description="Workers per run (a run bills DPU-hours).")
+    timeout_minutes: int = Field(60, ge=1, le=2880, description="A run is stopped after this many minutes.")
+    max_retries: int = Field(0, ge=0, le=10, description="Retries of a failed run.")
+    fail_on_rejected: bool = Field(True, description="A run that rejects any record ends as failed.")
+    log_retention_days: Annotated[int, AfterValidator(_check_log_retention)] = Field(
+        365, description="Days the job's logs are kept: a period CloudWatch Logs offers (365 or more in prod)."
+    )
+    temporary_retention_days: int = Field(
+        7, ge=1, le=365, description="Days Glue's temporary files (--TempDir in the job's bucket) are kept."
+    )
+    access_logs: AccessLogSettings = Field(
+        default_factory=lambda: AccessLogSettings.model_validate({}),
+        description="S3 server access logs of the job's bucket (script and temporary files). Required in prod.",
+    )
+
+    @model_validator(mode="after")
+    def _apart(self) -> ContractJobSettings:
+        places = {"inputUrl": self.input_url, "validOutputUrl": self.valid_output_url,
+                  "rejectedOutputUrl": self.rejected_output_url}
+        names = list(places)
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                if _overlaps(places[a], places[b]):
+                    raise ValueError(
+                        f"{a} {places[a]!r} and {b} {places[b]!r} overlap; the input and the two outputs must be "
+                        "separate prefixes (outputs never overwrite inputs)"
+                    )
+        return self
+
+
 def _endpoint_location_problem(settings: SageMakerSettings, aws: AwsSettings) -> str | None:
     """Where the endpoint runs and where its image lives must agree: SageMaker pulls an inference image only from
     ECR in the endpoint's own region, through the region's partition's domain; and in a stack pinned to an
@@ -884,6 +985,14 @@ class StackConfig(_Strict):
     )
     appsync: AppSyncSettings | None = Field(
         None, validate_default=True, description="AppSync API settings. Required when appsyncEnabled is true."
+    )
+    contract_job_enabled: bool = Field(
+        False,
+        description="Deploy the AWS Glue 5 job that validates a dataset against a contract of the stack's registry "
+        "(docs/spark.md), with its KMS-encrypted security configuration and least-privilege role.",
+    )
+    contract_job: ContractJobSettings | None = Field(
+        None, validate_default=True, description="Contract job settings. Required when contractJobEnabled is true."
     )
     models: dict[ModelName, ModelConfig] = Field(
         default_factory=dict, description="The models and their configuration keys."
@@ -1039,6 +1148,32 @@ class StackConfig(_Strict):
                 raise ValueError("in prod: " + "; ".join(refused))
         return value
 
+    @field_validator("contract_job")
+    @classmethod
+    def _contract_job_checks(
+        cls, value: ContractJobSettings | None, info: ValidationInfo
+    ) -> ContractJobSettings | None:
+        if info.data.get("contract_job_enabled") and value is None:
+            raise ValueError(
+                'is required when contractJobEnabled is true, e.g. {"contract": "training-record", "inputUrl": '
+                '"s3://...", "validOutputUrl": "s3://...", "rejectedOutputUrl": "s3://...", "libraryWheelUrl": '
+                '"s3://.../ml_infra-0.1.0-py3-none-any.whl"}'
+            )
+        if value is not None and info.data.get("contract_job_enabled") and not info.data.get("aws_enabled"):
+            raise ValueError("needs awsEnabled: the job runs on AWS Glue against the stack's registry")
+        if value is not None and info.data.get("environment") == "prod":
+            refused = [
+                problem
+                for problem, present in (
+                    ("accessLogs.enabled must be true (its bucket holds the script)", not value.access_logs.enabled),
+                    ("logRetentionDays must be 365 or more", value.log_retention_days < 365),
+                )
+                if present
+            ]
+            if refused:
+                raise ValueError("in prod: " + "; ".join(refused))
+        return value
+
     @property
     def is_prod(self) -> bool:
         return self.environment == "prod"
@@ -1087,7 +1222,7 @@ class ConfigError(Exception):
 
 # Keys whose values are objects (JSON text from the engine, nested YAML in the stack file) and keys whose
 # values are scalars; the scalars are the ones Pulumi.yaml's project `config:` block declares with types.
-STRUCTURED_KEYS = frozenset({"aws", "gcp", "azure", "sagemaker", "appsync", "models", "tags"})
+STRUCTURED_KEYS = frozenset({"aws", "gcp", "azure", "sagemaker", "appsync", "contractJob", "models", "tags"})
 SCALAR_KEYS = (
     frozenset(to_camel(name) for name in StackConfig.model_fields if name not in ("project", "stack")) - STRUCTURED_KEYS
 )
@@ -1104,7 +1239,8 @@ def _config_key(project: str, loc: tuple[int | str, ...]) -> str:
     if not loc:
         return f"{project}:<stack>"
     head, *rest = loc
-    key = f"{project}:{head}"
+    # A missing key checked through its default (validate_default) is reported under the field's Python name.
+    key = f"{project}:{to_camel(head) if isinstance(head, str) and '_' in head else head}"
     for part in rest:
         if part == "[key]":  # pydantic's marker for an error in a mapping's key: the message names the key
             continue
@@ -1319,6 +1455,7 @@ def _reference_rows(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, 
             "appsync": AppSyncSettings,
             "access_logs": AccessLogSettings,
             "waf": WafSettings,
+            "contract_job": ContractJobSettings,
         }.get(name)
         if nested is not None:
             yield from _reference_rows(nested, f"{key}.")

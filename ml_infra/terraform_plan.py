@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pulumi
+
 from ml_infra.preview import Evaluation, Registration, reveal_secrets
 
 FORMAT_VERSION = "1.2"
@@ -44,8 +46,10 @@ TERRAFORM_TYPES: dict[str, str] = {
     "aws:cloudwatch/logGroup:LogGroup": "aws_cloudwatch_log_group",
     "aws:cloudwatch/metricAlarm:MetricAlarm": "aws_cloudwatch_metric_alarm",
     "aws:dynamodb/table:Table": "aws_dynamodb_table",
+    "aws:glue/job:Job": "aws_glue_job",
     "aws:glue/registry:Registry": "aws_glue_registry",
     "aws:glue/schema:Schema": "aws_glue_schema",
+    "aws:glue/securityConfiguration:SecurityConfiguration": "aws_glue_security_configuration",
     "aws:iam/policy:Policy": "aws_iam_policy",
     "aws:iam/role:Role": "aws_iam_role",
     "aws:iam/rolePolicy:RolePolicy": "aws_iam_role_policy",
@@ -55,6 +59,7 @@ TERRAFORM_TYPES: dict[str, str] = {
     "aws:s3/bucket:Bucket": "aws_s3_bucket",
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": "aws_s3_bucket_lifecycle_configuration",
     "aws:s3/bucketLogging:BucketLogging": "aws_s3_bucket_logging",
+    "aws:s3/bucketObjectv2:BucketObjectv2": "aws_s3_object",
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls": "aws_s3_bucket_ownership_controls",
     "aws:s3/bucketPolicy:BucketPolicy": "aws_s3_bucket_policy",
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": "aws_s3_bucket_public_access_block",
@@ -91,7 +96,9 @@ RENAMED_FIELDS: dict[str, str] = {
 }
 
 # Arguments that are maps in the Terraform schema (their keys are data, not field names) rather than blocks.
-MAP_FIELDS = frozenset({"tags", "tagsAll", "labels", "dimensions", "environment", "defaultTags"})
+MAP_FIELDS = frozenset(
+    {"tags", "tagsAll", "labels", "dimensions", "environment", "defaultTags", "defaultArguments", "metadata"}
+)
 
 # Computed attributes a reference may point at, in the order tried.
 REFERENCE_ATTRIBUTES = ("arn", "id", "bucket", "name", "keyId", "apiId")
@@ -116,6 +123,8 @@ def terraform_values(value: Any, field: str | None = None) -> Any:
         return {terraform_field(key): _nested(terraform_field(key), key, item) for key, item in value.items()}
     if isinstance(value, list):
         return [terraform_values(item) for item in value]
+    if isinstance(value, pulumi.FileAsset):
+        return value.path  # Terraform's `source` of an S3 object is the path of the file it uploads
     return value
 
 

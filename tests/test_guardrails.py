@@ -190,6 +190,12 @@ GOOD_TABLE = {
     "deletionProtectionEnabled": True,
 }
 
+GOOD_GLUE_ENCRYPTION = {
+    "s3Encryption": {"s3EncryptionMode": "SSE-KMS", "kmsKeyArn": KEY_ARN},
+    "cloudwatchEncryption": {"cloudwatchEncryptionMode": "SSE-KMS", "kmsKeyArn": KEY_ARN},
+    "jobBookmarksEncryption": {"jobBookmarksEncryptionMode": "CSE-KMS", "kmsKeyArn": KEY_ARN},
+}
+
 CASES = [
     Case(
         "ssm-securestring-customer-key",
@@ -423,6 +429,22 @@ CASES = [
         ("aws:glue/schema:Schema", {"schemaName": "s", "compatibility": "DISABLED"}),
         ("aws:glue/schema:Schema", {"schemaName": "s", "compatibility": "FULL"}),
         expect="DISABLED",
+    ),
+    Case(
+        "glue-job-security-configuration",
+        ("aws:glue/job:Job", {"name": "j", "glueVersion": "5.0"}),
+        ("aws:glue/job:Job", {"name": "j", "glueVersion": "5.0", "securityConfiguration": "j-kms"}),
+        expect="security_configuration",
+    ),
+    Case(
+        "glue-security-configuration-kms",
+        (
+            "aws:glue/securityConfiguration:SecurityConfiguration",
+            {"encryptionConfiguration": {**GOOD_GLUE_ENCRYPTION, "jobBookmarksEncryption": {
+                "jobBookmarksEncryptionMode": "DISABLED"}}},
+        ),
+        ("aws:glue/securityConfiguration:SecurityConfiguration", {"encryptionConfiguration": GOOD_GLUE_ENCRYPTION}),
+        expect="jobBookmarksEncryption.jobBookmarksEncryptionMode to CSE-KMS",
     ),
     Case(
         "azure-appconfig-local-auth-disabled",

@@ -703,6 +703,35 @@ def _glue_compatibility_disabled(resource: Resource, context: Context) -> Iterab
         )
 
 
+GLUE_JOB = "aws:glue/job:Job"
+GLUE_SECURITY_CONFIGURATION = "aws:glue/securityConfiguration:SecurityConfiguration"
+# What each part of a Glue security configuration must be set to: the mode and a customer-managed key.
+GLUE_ENCRYPTION_MODES = (
+    ("s3Encryption", "s3EncryptionMode", "SSE-KMS", "the job's S3 writes"),
+    ("cloudwatchEncryption", "cloudwatchEncryptionMode", "SSE-KMS", "its CloudWatch logs"),
+    ("jobBookmarksEncryption", "jobBookmarksEncryptionMode", "CSE-KMS", "its job bookmarks"),
+)
+
+
+def _glue_job_security_configuration(resource: Resource, context: Context) -> Iterable[str]:
+    if not get(resource.props, "securityConfiguration"):
+        yield (
+            f"Glue job '{resource.name}' has no security configuration, so its S3 writes, logs and job bookmarks "
+            "are not encrypted with a KMS key; set security_configuration to one that encrypts all three."
+        )
+
+
+def _glue_security_configuration_kms(resource: Resource, context: Context) -> Iterable[str]:
+    encryption = get(resource.props, "encryptionConfiguration") or {}
+    for part, mode_key, wanted, what in GLUE_ENCRYPTION_MODES:
+        settings = get(encryption, part) or {}
+        if get(settings, mode_key) != wanted or not get(settings, "kmsKeyArn"):
+            yield (
+                f"Glue security configuration '{resource.name}' does not encrypt {what} with a KMS key; set "
+                f"{part}.{mode_key} to {wanted} with kms_key_arn the job's customer-managed key."
+            )
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Azure App Configuration
 
@@ -1096,6 +1125,21 @@ RULES: tuple[Rule, ...] = (
         (GLUE_SCHEMA,),
         enforcement="advisory",
         check_resource=_glue_compatibility_disabled,
+    ),
+    Rule(
+        "glue-job-security-configuration",
+        "Glue jobs run with a security configuration.",
+        "Checkov CKV_AWS_195",
+        (GLUE_JOB,),
+        check_resource=_glue_job_security_configuration,
+    ),
+    Rule(
+        "glue-security-configuration-kms",
+        "Glue security configurations encrypt S3 writes (SSE-KMS), logs (SSE-KMS) and job bookmarks (CSE-KMS) "
+        "with a KMS key.",
+        "Checkov CKV_AWS_99",
+        (GLUE_SECURITY_CONFIGURATION,),
+        check_resource=_glue_security_configuration_kms,
     ),
     Rule(
         "azure-appconfig-local-auth-disabled",
