@@ -418,8 +418,7 @@ def measure(name: str, schema: dict[str, Any], lines: list[bytes], baseline_n: i
             if not is_valid(record):
                 list(iter_errors(record))
 
-    parse, mine, per_line = best_times([parse_only, validate, per_line_api], rounds)
-    (base,) = best_times([baseline_run], 2)
+    parse, mine, per_line, base = best_times([parse_only, validate, per_line_api, baseline_run], rounds)
     n, nb = len(lines), min(baseline_n, len(lines))
     return {"schema": name, "fast_path": ours.fast_path is not None, "parse": n / parse, "ours": n / mine,
             "per_line": n / per_line, "baseline": nb / base, "bytes": len(buf) / n,

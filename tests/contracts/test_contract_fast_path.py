@@ -9,6 +9,7 @@ import contextlib
 import importlib.util
 import json
 import math
+import re
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -441,3 +442,17 @@ def test_a_batch_of_the_benchmark_lines_gets_the_verdicts_line_by_line():
         expected = [i for i, line in enumerate(lines) if validator.validate_line(line)]
         assert [i for i, _, _ in validator.check_lines(lines)] == expected
         assert len(expected) == 15
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_every_text_a_fast_path_format_accepts_the_reference_accepts_too(fmt: str):
+    reference = compile_reference({"type": "string", "format": fmt}, "draft-07")
+    pattern = re.compile(FORMATS[fmt])
+
+    @settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(st.from_regex(FORMATS[fmt], fullmatch=True))
+    def check(text: str) -> None:
+        if pattern.match(text):
+            assert reference.is_valid(text), text
+
+    check()
