@@ -89,7 +89,8 @@ def _number_texts(low: Any, high: Any, step: Any, integer: bool) -> st.SearchStr
         texts.append(st.integers(-400, 400).map(lambda k, s=s: _decimal_text(k * s)))
         texts.append(st.integers(-400, 400).map(lambda k, s=s: _longer(_decimal_text(k * s))))
     texts.append(st.sampled_from(["1e-400", "-1e-330", "1e400", "2.5e-1", "18446744073709551617", "-0", "-0.0",
-                                  "0.1", "1E+2", "99999999999999999999"]))
+                                  "0.1", "1E+2", "99999999999999999999", "1e308", "-1e308",
+                                  "1.7976931348623157e308", "5e-324", "1.0", "1"]))
     texts.append(st.integers(-(2**70), 2**70).map(str))
     if not integer:
         texts.append(st.floats(allow_nan=False, allow_infinity=False).map(repr))
