@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from ml_infra.cli import app
@@ -89,6 +90,7 @@ def test_pulumi_yaml_defaults_apply_when_the_stack_file_omits_a_key(project_copy
     assert key["inputs"]["deletionWindowInDays"] == 30  # the default declared in Pulumi.yaml
 
 
+@pytest.mark.slow  # a fresh interpreter importing the Pulumi SDKs: seconds of CPU
 def test_the_readme_command_runs_as_a_separate_process(project_dir: Path):
     completed = subprocess.run(
         [sys.executable, "-m", "ml_infra", "preview", "--stack", "dev"],

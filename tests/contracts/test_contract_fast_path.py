@@ -304,6 +304,7 @@ def test_the_fast_path_compiles_for_every_benchmark_schema(name: str):
     assert compile_fast_path(SCHEMAS[name], "draft-07") is not None
 
 
+@pytest.mark.slow  # 80 generated lines per schema, through both engines: seconds of CPU per schema
 @pytest.mark.parametrize("name", sorted(SCHEMAS))
 def test_generated_lines_get_the_reference_engines_verdict(name: str):
     schema = SCHEMAS[name]

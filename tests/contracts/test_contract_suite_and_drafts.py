@@ -29,6 +29,7 @@ def _suite_script():
     return module
 
 
+@pytest.mark.slow  # some 900 cases through the command: seconds of CPU
 @pytest.mark.skipif(not (SUITE / "tests" / "draft7").is_dir(),
                     reason=f"the official JSON-Schema-Test-Suite is not at {SUITE} (CI has it there)")
 def test_every_draft7_core_case_of_the_official_suite_passes_through_the_cli():

@@ -68,6 +68,7 @@ def java(pairs: list[tuple[str, str]]) -> list[str]:
 needs_java = pytest.mark.skipif(shutil.which("java") is None, reason="needs a JVM (java 11+) as the reference")
 
 
+@pytest.mark.slow  # starts a JVM: a second or more of CPU
 @needs_java
 def test_patterns_of_the_shared_syntax_match_exactly_what_java_matches():
     assert all(allowed_pattern_problem(p) is None for p in SHARED_PATTERNS)
@@ -79,6 +80,7 @@ def test_patterns_of_the_shared_syntax_match_exactly_what_java_matches():
     assert verdicts.count("match") > 20 and verdicts.count("no-match") > 20  # both outcomes exercised
 
 
+@pytest.mark.slow  # starts a JVM: a second or more of CPU
 @needs_java
 def test_java_only_constructs_are_refused_although_java_compiles_them():
     # Look-around, back-references, possessive quantifiers and atomic groups: SSM would store these patterns,
@@ -89,6 +91,7 @@ def test_java_only_constructs_are_refused_although_java_compiles_them():
         assert allowed_pattern_problem(pattern) is not None, pattern
 
 
+@pytest.mark.slow  # starts a JVM: a second or more of CPU
 @needs_java
 def test_re2_constructs_java_reads_differently_are_refused():
     # `(?P<n>...)` does not compile in Java; `[[:alpha:]]` compiles but is a set of characters that matches ":".
@@ -113,6 +116,7 @@ def _finishes(body: Callable[[], object], seconds: float = 60) -> object:
     return result[0]
 
 
+@pytest.mark.slow  # a fresh interpreter importing the Pulumi SDKs: seconds of CPU
 def test_preview_refuses_a_value_against_a_catastrophic_pattern_without_hanging(tmp_path: Path):
     project = tmp_path / "project"
     project.mkdir()

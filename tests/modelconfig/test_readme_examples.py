@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+# A fresh interpreter per command (a moto server, the seed, a dozen `ml-infra config` runs): about 30 s of CPU.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

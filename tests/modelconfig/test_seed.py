@@ -44,6 +44,7 @@ def test_a_named_real_account_must_be_the_callers(aws: None):
     assert check_target("123456789012", sts) is None  # named on purpose: allowed
 
 
+@pytest.mark.slow  # three evaluations of the program and a KMS-encrypted write of every parameter: seconds of CPU
 def test_the_seed_writes_what_the_program_declares_and_the_loader_accepts_it(
     aws: None, monkeypatch: pytest.MonkeyPatch
 ):
