@@ -13,7 +13,9 @@ same JSON-lines file:
     and the balance check), the validation pass writing valid and rejected folders, and the checks after.
 Rates are records per second; ratios are against the single-process CLI measured in the same run. The worst
 schema (lowest end-to-end `local[2]` / CLI ratio) is printed first. Session start-up (seconds, once per
-session) is reported apart, not in the rates.
+session) is reported apart, not in the rates. The 1-minute load average is printed at the start and after each
+phase: on a machine shared with other work, `local[2]` cannot get two free cores, and its scaling is a lower
+bound.
 
     .venv/bin/python bench/bench_spark_validate.py [--records 100000]
 """
@@ -165,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(spark_child(master, jobs)))
         return 0
 
+    loads: list[tuple[str, float]] = [("start", os.getloadavg()[0])]
     tmp = Path(tempfile.mkdtemp(prefix="bench-spark-"))
     try:
         jobs, cli = [], {}
@@ -179,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             cli[kind] = time_cli(schema_path, data, tmp)
             jobs.append({"kind": kind, "schema": str(schema_path), "data": str(data), "ddl": ddl, "tmp": str(tmp),
                          "mb": data.stat().st_size / 1e6})
+        loads.append(("after the CLI runs", os.getloadavg()[0]))
         runs = {}
         for master in ("local[1]", "local[2]"):
             env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
@@ -188,12 +192,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(done.stderr[-3000:], file=sys.stderr)
                 raise SystemExit(f"the {master} run failed (exit {done.returncode})")
             runs[master] = json.loads(done.stdout.strip().splitlines()[-1])
+            loads.append((f"after {master}", os.getloadavg()[0]))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
     n = args.records
     print(f"{n:,} records per schema; cores on this machine: {os.cpu_count()}; session start-up: "
           + ", ".join(f"{m} {r['startup_s']:.1f} s" for m, r in runs.items()))
+    print("1-minute load average: " + ", ".join(f"{when} {load:.2f}" for when, load in loads))
 
     def ratio(kind: str) -> float:
         return cli[kind] / runs["local[2]"]["results"][kind]["end_to_end_s"]

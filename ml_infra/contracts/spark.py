@@ -11,8 +11,9 @@ Installed with the `spark` extra (`pip install 'ml-infra[spark]'`: PySpark 3.5 a
 
 How it runs, and why so:
 - One `DataFrame.mapInArrow` pass. Each Python task receives Arrow record batches, judges every record of a
-  batch with the single-process path's own per-record API (`validate_line`: its exact-number parser, its
-  engine, its messages; every reason for a rejected record), and yields one Arrow batch per input batch: the
+  batch with the single-process path's own API (`validate_lines`, a whole batch per call as the CLI judges a
+  file's batches; `validate_line` for Avro: its exact-number parser, its engine, its messages; every reason
+  for a rejected record), and yields one Arrow batch per input batch: the
   input columns passed through untouched (no Python object is built for a column that is not validated) and a
   verdict per row. No per-row Python UDF, no collect to the driver. `mapInArrow` rather than `mapInPandas`:
   the records are JSON bytes that go to the parser as they are, so a pandas DataFrame would only add a conversion
@@ -206,9 +207,14 @@ def compiled_validator(spec: ContractSpec) -> tuple[RecordValidator, bool]:
 
 
 def judge_values(validator: RecordValidator, values: Sequence[bytes]) -> list[list[Reason]]:
-    """Every reason each JSON text is rejected ([] when valid): the single-process path's per-record API
-    (`validate_line`: the same exact-number parser, the same engine, the same messages), so both engines
-    decide every record the same way."""
+    """Every reason each JSON text is rejected ([] when valid): the single-process path's own API (the same
+    exact-number parser, the same engine, the same messages), so both engines decide every record the same way.
+    A JSON Schema validator judges the whole Arrow batch with `validate_lines` (its fast path decodes many
+    lines per msgspec call, as the single-process path does with a file's batches); an Avro one line by line
+    with `validate_line`."""
+    validate_lines = getattr(validator, "validate_lines", None)
+    if validate_lines is not None:
+        return validate_lines(list(values))
     validate_line = validator.validate_line
     return [validate_line(v) for v in values]
 
