@@ -26,6 +26,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from ml_infra.aws_iam import service_trust_policy
 from ml_infra.aws_kms import customer_managed_key
 from ml_infra.stack_config import AppSyncSettings
 from ml_infra.waf import ApiFirewall, ApiFirewallArgs
@@ -172,29 +173,13 @@ class ModelRegistryApi(pulumi.ComponentResource):
         region = aws.get_region_output(opts=pulumi.InvokeOptions(parent=self))
         account_id = identity.account_id
 
-        def appsync_trust() -> pulumi.Output[str]:
-            # Only AppSync, and only on behalf of this account (confused-deputy protection).
-            return pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "appsync.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-                        }
-                    ],
-                }
-            )
-
         # The logging role exists before the API (the API names it); its policy and the key follow the API,
         # whose id names the log group.
         self.logs_role = aws.iam.Role(
             f"{name}-logs-role",
             name=f"{base}-logs",
             description=f"AppSync writes the logs of the {base} API.",
-            assume_role_policy=appsync_trust(),
+            assume_role_policy=service_trust_policy("appsync.amazonaws.com", account_id),
             opts=child,
         )
 
@@ -365,7 +350,7 @@ class ModelRegistryApi(pulumi.ComponentResource):
             f"{name}-datasource-role",
             name=f"{base}-datasource",
             description=f"AppSync reads and writes the {base} table for the API's resolvers.",
-            assume_role_policy=appsync_trust(),
+            assume_role_policy=service_trust_policy("appsync.amazonaws.com", account_id),
             opts=child,
         )
         self.data_source_policy_document = pulumi.Output.json_dumps(

@@ -30,6 +30,7 @@ import pulumi
 import pulumi_aws as aws
 
 from ml_infra.access_logs import AccessLogBucket, AccessLogBucketArgs
+from ml_infra.aws_iam import service_trust_policy
 from ml_infra.aws_kms import customer_managed_key
 from ml_infra.hardened_bucket import Expiry, HardenedBucket, hardened_bucket
 from ml_infra.stack_config import ContractJobSettings, s3_prefix_parts
@@ -92,19 +93,7 @@ class ContractJob(pulumi.ComponentResource):
         self.role = aws.iam.Role(
             f"{name}-role",
             description=f"Runs the {self.job_name} Glue job.",
-            assume_role_policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "glue.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                            "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=service_trust_policy("glue.amazonaws.com", account),
             max_session_duration=3600,
             opts=child,
         )

@@ -26,6 +26,7 @@ import pulumi
 import pulumi_aws as aws
 
 from ml_infra.access_logs import AccessLogBucket, AccessLogBucketArgs
+from ml_infra.aws_iam import service_trust_policy
 from ml_infra.aws_kms import customer_managed_key
 from ml_infra.hardened_bucket import Expiry, hardened_bucket
 from ml_infra.stack_config import ECR_IMAGE, S3_MODEL_ARTIFACT, SageMakerSettings
@@ -123,19 +124,7 @@ class ServingEndpoint(pulumi.ComponentResource):
         self.execution_role = aws.iam.Role(
             f"{name}-execution-role",
             description=f"Runs the {endpoint_name} model containers.",
-            assume_role_policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "sagemaker.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                            "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=service_trust_policy("sagemaker.amazonaws.com", account),
             max_session_duration=3600,
             opts=child,
         )

@@ -107,7 +107,7 @@ sys.meta_path.insert(0, NoPulumi())
 import ml_infra
 infrastructure = {"__main__", "preview", "program_inputs", "providers", "ssm_params", "glue_schemas",
                   "config_store", "sagemaker_endpoint", "appsync_api", "guardrails", "aws_kms", "access_logs", "waf",
-                  "terraform_plan", "hardened_bucket", "contract_job"}
+                  "terraform_plan", "hardened_bucket", "contract_job", "aws_iam"}
 imported = []
 for module in pkgutil.walk_packages(ml_infra.__path__, "ml_infra."):
     top = module.name.split(".")[1]
