@@ -45,10 +45,13 @@ Anything else (`not`, `if`/`then`/`else`, `patternProperties`, `dependencies`, t
 `$ref`, other formats such as `email`, `multipleOf` steps such as 0.05, ...) makes `compile_fast_path` return
 None: the whole schema runs on the reference engine.
 
-Batches (`FastPath.declined`): a schema without post-decode checks is judged WINDOW lines per call of
-msgspec's `decode_lines`; the docstring there says why that gives each line its own verdict. Decoded Structs
-are `gc=False`: decoded JSON cannot form reference cycles, and tracking them cost a third of decode time in a
-batch.
+Batches (`FastPath.declined`): a schema is judged WINDOW lines per call of msgspec's `decode_lines`
+(CHECKED_WINDOW for a schema with checks after decoding), except one with checks after decoding but no number
+screen, which is judged line by line (measured: windows gain nothing there); the docstring there says why a
+window gives each line its own verdict. The number screen then runs over whole windows, and the combined
+patterns over all records of a window in one C-level pass, so a valid record costs no Python frame of its own.
+Decoded Structs are `gc=False`: decoded JSON cannot form reference cycles, and tracking them cost a third of
+decode time in a batch.
 """
 
 from __future__ import annotations
@@ -148,6 +151,7 @@ class Unsupported(Exception):
 _VALUE_INDEX = re.compile(r"`\$\[(\d+)\]")
 _BYTE_OFFSET = re.compile(r"\(byte (\d+)\)")
 WINDOW = 64  # lines per decoder call in a batch (measured: larger windows gain nothing)
+CHECKED_WINDOW = 16
 # A `}` followed on its line by anything but `,` `}` `]`: where a line could hold a second value.
 _VALUE_AFTER_A_CLOSE = re.compile(rb"\}[ \t\r]*[^,\]\}\n \t\r]")
 
@@ -181,13 +185,44 @@ class FastPath:
         if self.batch_decoder is None:
             self.batch_decoder, self.batch_screen_long_numbers = self.decoder, self.screen_long_numbers
         self.batch_screen = line_screen(self.batch_screen_long_numbers, self.decimal_places)
+        self.all_segments_match: Callable[[list[Any]], list[int]] | None = None
         if len(self.segments) >= 2:
             # Every required string with an anchored pattern, NUL-joined and matched at once.
             getter = operator.attrgetter(*(".".join(path) for path, _ in self.segments))
-            combined = re.compile("^" + "\\x00".join(body for _, body in self.segments) + "\\Z").match
+            bodies = "\\x00".join(body for _, body in self.segments)
+            combined = re.compile("^" + bodies + "\\Z").match
             join = "\x00".join
             checks.append(((), lambda value: combined(join(getter(value))) is not None))
+            # The same for a whole window of decoded records, iterated in C (map), without a Python frame
+            # per record. (One repetition `(?:X1\x00...Xk\x00)*` over all records' text was measured
+            # slower: `re` saves state at every repetition.)
+
+            def all_segments_match(values: list[Any]) -> list[int]:
+                """Indices of the values whose strings do not all match."""
+                matched = list(map(combined, map(join, map(getter, values))))
+                return [j for j, m in enumerate(matched) if m is None] if None in matched else []
+
+            self.all_segments_match = all_segments_match
         self.value_checks = bool(checks)
+        self.other_checks = checks[:-1] if self.all_segments_match is not None else checks
+
+        def passing(checks: list[tuple[tuple[str, ...], Callable[[Any], bool]]]) -> Callable[[Any], bool]:
+            def value_ok(value: Any) -> bool:
+                for path, check in checks:
+                    target = value
+                    for attr in path:
+                        target = getattr(target, attr, None)
+                        if target is None or target is unset:
+                            break
+                    else:
+                        if not check(target):
+                            return False
+                return True
+            return value_ok
+
+        value_ok = passing(checks)
+        self.value_ok = value_ok
+        self.other_checks_ok = passing(self.other_checks) if self.other_checks else None
 
         def accepts(line: bytes) -> bool:
             try:
@@ -196,16 +231,7 @@ class FastPath:
                 return False
             if screen is not None and screen(line):
                 return False
-            for path, check in checks:
-                target = value
-                for attr in path:
-                    target = getattr(target, attr, None)
-                    if target is None or target is unset:
-                        break
-                else:
-                    if not check(target):
-                        return False
-            return True
+            return value_ok(value)
 
         def accepts_plain(line: bytes) -> bool:
             try:
@@ -222,11 +248,14 @@ class FastPath:
         """The indices of `lines` (JSON lines, each with or without its newline) that `accepts` would not
         accept; every other line is accepted.
 
-        A schema whose values need checks after decoding (uniqueItems, the combined pattern) is judged line
-        by line: msgspec keeps no value of a call that fails, and measured, line by line is then as fast.
-        Any other schema is judged WINDOW lines per call of msgspec's `Decoder.decode_lines`, which saves
-        the Python call per record. Why that gives each line its own verdict: lines are joined only when
-        each starts with `{` and ends with `}`. A value then cannot run on past its line: a JSON string
+        Lines are judged WINDOW lines per call of msgspec's `Decoder.decode_lines`, which saves the Python
+        call per record. A schema whose values need checks after decoding (uniqueItems, the combined pattern)
+        checks the decoded values of the window (`_screened_or_checked`); as msgspec keeps no value of a
+        call that fails, the lines before a failure are decoded again for that, in smaller windows
+        (CHECKED_WINDOW) to bound the repeated work. Such a schema without a number screen is judged line by
+        line (measured: no faster in windows, as the screen per window is what windows save there).
+        Why that gives each line its own verdict: lines are
+        joined only when each starts with `{` and ends with `}`. A value then cannot run on past its line: a JSON string
         cannot hold a raw newline, and after a `}` inside a value only `,` `}` `]` may follow, never the `{`
         that starts the next line, so the decoder fails there. Every line thus holds at least one whole
         value, and as many values as lines means one value per line, decoded and type-checked as
@@ -238,7 +267,9 @@ class FastPath:
         n = len(lines)
         if n == 0:
             return []
-        if self.value_checks:
+        if self.value_checks and self.batch_screen is None:
+            # Measured (instructions, github-event and strings): with checks after decoding and no number
+            # screen, windows gain nothing over line by line (the lines before a failure are decoded twice).
             accepts = self.accepts
             return [i for i, line in enumerate(lines) if not accepts(line)]
         buf = b"".join(lines)
@@ -262,8 +293,11 @@ class FastPath:
     def _declined_in_windows(self, lines: list[bytes], buf: bytes, offsets: list[int]) -> list[int]:
         out: list[int] = []
         view = memoryview(buf)
-        for first in range(0, len(lines), WINDOW):
-            out.extend(self._declined_from(lines, view, offsets, first, min(first + WINDOW, len(lines))))
+        # With checks after decoding, the values of a window that fails part-way are decoded again (msgspec
+        # keeps none): smaller windows bound that waste (measured on github-event: 16 lines, not 64).
+        window = CHECKED_WINDOW if self.value_checks else WINDOW
+        for first in range(0, len(lines), window):
+            out.extend(self._declined_from(lines, view, offsets, first, min(first + window, len(lines))))
         return out
 
     def _declined_by_shape(self, lines: list[bytes]) -> list[int]:
@@ -312,12 +346,22 @@ class FastPath:
                     at = list(range(stop, n))
             else:
                 if len(values) == n - start:
-                    out.extend(self._screened(view, offsets, start, n))
+                    out.extend(self._screened_or_checked(view, offsets, start, n, values))
                 else:
                     out.extend(i for i in range(start, n) if not self.accepts(lines[i]))
                 return out
             if stop > start:
-                if _VALUE_AFTER_A_CLOSE.search(view, offsets[start], offsets[stop]) is None:
+                if self.value_checks:
+                    # The values before the failure are needed for the checks after decoding: decoded again.
+                    try:
+                        values = decode_lines(view[offsets[start]:offsets[stop]])
+                    except msgspec.DecodeError:
+                        values = []
+                    if len(values) == stop - start:
+                        out.extend(self._screened_or_checked(view, offsets, start, stop, values))
+                    else:
+                        out.extend(i for i in range(start, stop) if not self.accepts(lines[i]))
+                elif _VALUE_AFTER_A_CLOSE.search(view, offsets[start], offsets[stop]) is None:
                     # Decoded and type-checked before the failure, and each line held exactly one value.
                     out.extend(self._screened(view, offsets, start, stop))
                 else:
@@ -332,6 +376,25 @@ class FastPath:
             out.extend(i for i in at if not self.accepts(lines[i]))
             start = at[-1] + 1
         return out
+
+    def _screened_or_checked(self, view: memoryview, offsets: list[int], start: int, stop: int,
+                             values: list[Any]) -> list[int]:
+        """Lines start..stop-1, decoded and type-checked as `values` (one per line), that the number screen
+        or a check after decoding sends on: the anchored patterns of all records in one match (see
+        `all_segments_match`), any other check, or both when that match fails, record by record."""
+        declined = self._screened(view, offsets, start, stop)
+        if not self.value_checks:
+            return declined
+        every, others = self.all_segments_match, self.other_checks_ok
+        if every is None:
+            failing = [start + j for j, value in enumerate(values) if not self.value_ok(value)]
+        else:
+            failing = [start + j for j in every(values)]
+            if others is not None:
+                failing = sorted({*failing, *(start + j for j, value in enumerate(values) if not others(value))})
+        if not declined:
+            return failing
+        return sorted(set(declined).union(failing)) if failing else declined
 
     def _screened(self, view: memoryview, offsets: list[int], start: int, stop: int) -> list[int]:
         """Lines start..stop-1 that the batch's number screen sends on (to `accepts`, then the reference),

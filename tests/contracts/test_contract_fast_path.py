@@ -409,14 +409,20 @@ def _joined(draw: st.DrawFn, schema: Any) -> bytes:
     return draw(st.sampled_from([a + glue + b, b'{"q": {}', a[:-1] + b', "q": {}', a + glue]))
 
 
-@pytest.mark.parametrize("name", ["nested", "numeric"])
-def test_a_batch_gets_the_verdict_of_each_of_its_lines(name: str):
+def _budgets(quick: int, full: int) -> list[Any]:
+    """Hypothesis budgets: a few examples in the quick run, the full budget in the `slow` group (.ci/run)."""
+    return [pytest.param(quick, id="quick"), pytest.param(full, id="full", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("examples", _budgets(3, 25))
+@pytest.mark.parametrize("name", sorted(SCHEMAS))
+def test_a_batch_gets_the_verdict_of_each_of_its_lines(name: str, examples: int):
     schema = SCHEMAS[name]
     validator = JsonRecordValidator(name, schema)
     fast = validator.fast_path
-    assert fast is not None and not fast.value_checks  # judged in windows of decode_lines, not line by line
+    assert fast is not None
 
-    @settings(max_examples=25, deadline=None, derandomize=True,
+    @settings(max_examples=examples, deadline=None, derandomize=True,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
     @given(st.lists(st.one_of(json_text(schema).map(str.encode), st.sampled_from(_TRICKY_LINES),
                               _joined(schema)), max_size=80),
@@ -436,25 +442,79 @@ def test_a_batch_gets_the_verdict_of_each_of_its_lines(name: str):
 
 
 def test_a_batch_of_the_benchmark_lines_gets_the_verdicts_line_by_line():
-    for name, schema, make, brk in [("numeric", bench.numeric_schema(), bench.numeric_record, bench.numeric_break),
-                                    ("nested", bench.nested_schema(), bench.nested_record, bench.nested_break)]:
+    for name, schema, make, brk in [
+        ("numeric", bench.numeric_schema(), bench.numeric_record, bench.numeric_break),
+        ("nested", bench.nested_schema(), bench.nested_record, bench.nested_break),
+        ("strings", bench.strings_schema(), bench.strings_record, bench.strings_break),
+        ("github-event", bench.github_event_schema(), bench.github_event_record, bench.github_event_break),
+        ("invoice-refs", bench.refs_schema(), bench.refs_record, bench.refs_break),
+    ]:
         validator = JsonRecordValidator(name, schema)
-        assert validator.fast_path is not None and not validator.fast_path.value_checks  # batched, not per line
+        assert validator.fast_path is not None
         lines = [line + b"\n" for line in bench.lines_for(make, brk, 1500)]
         expected = [i for i, line in enumerate(lines) if validator.validate_line(line)]
         assert [i for i, _, _ in validator.check_lines(lines)] == expected
         assert len(expected) == 15
 
 
+@pytest.mark.parametrize("examples", _budgets(30, 300))
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
-def test_every_text_a_fast_path_format_accepts_the_reference_accepts_too(fmt: str):
+def test_every_text_a_fast_path_format_accepts_the_reference_accepts_too(fmt: str, examples: int):
     reference = compile_reference({"type": "string", "format": fmt}, "draft-07")
     pattern = re.compile(FORMATS[fmt])
 
-    @settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=examples, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
     @given(st.from_regex(FORMATS[fmt], fullmatch=True))
     def check(text: str) -> None:
         if pattern.match(text):
             assert reference.is_valid(text), text
 
     check()
+
+
+# The anchored patterns of a window of records are matched record by record from one pass over the window's
+# values (FastPath.all_segments_match): values that carry the separator (NUL) or near-misses of each pattern,
+# in any order, must not let one record's strings be judged against another field's or record's pattern.
+_SEGMENTED = {"type": "object", "required": ["a", "b", "c"],
+              "properties": {"a": {"type": "string", "pattern": "^x.?$"}, "b": {"type": "string", "pattern": "^y?$"},
+                             "c": {"type": "string", "format": "date"}, "u": {"type": "array", "uniqueItems": True,
+                                                                          "items": {"type": "integer"}},
+                             "m": {"type": "number", "multipleOf": 0.01}}}  # a number screen: judged in windows
+_SEGMENT_TEXT = st.lists(st.sampled_from(["x", "y", "\x00", "\n", "-", "2024-01-01", "}{"]), max_size=4).map("".join)
+
+
+@pytest.mark.parametrize("examples", _budgets(20, 300))
+def test_a_window_of_records_gets_each_records_pattern_verdict(examples: int):
+    validator = JsonRecordValidator("segments", _SEGMENTED)
+    fast = validator.fast_path
+    reference = compile_reference(_SEGMENTED, "draft-07")
+    assert fast is not None and len(fast.segments) == 3 and fast.all_segments_match is not None
+    assert fast.batch_screen is not None  # so judged in windows, not line by line
+    unique = {"u": st.lists(st.integers(0, 3), max_size=3), "m": st.sampled_from([0.5, 0.01, 0.015, 1e-5, 2])}
+    near = st.fixed_dictionaries({"a": _SEGMENT_TEXT, "b": _SEGMENT_TEXT, "c": _SEGMENT_TEXT}, optional=unique)
+    valid = st.fixed_dictionaries({"a": st.sampled_from(["x", "xy", "x-"]), "b": st.sampled_from(["", "y"]),
+                                   "c": st.just("2024-01-01")}, optional=unique)
+    seen = {"all accepted": 0, "some declined": 0}
+
+    @st.composite
+    def windows(draw: st.DrawFn) -> list[dict[str, Any]]:
+        """Mostly valid records (so that whole windows pass) with a few near-misses at drawn places."""
+        records = draw(st.lists(valid, min_size=1, max_size=40))
+        for r in draw(st.lists(near, max_size=3)):
+            records.insert(draw(st.integers(0, len(records))), r)
+        return records
+
+    @settings(max_examples=examples, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(windows())
+    def check(records: list[dict[str, Any]]) -> None:
+        lines = [json.dumps(r).encode() + b"\n" for r in records]
+        declined = fast.declined(lines)
+        assert declined == [i for i, line in enumerate(lines) if not fast.accepts(line)]
+        seen["some declined" if declined else "all accepted"] += 1
+        for i, r in enumerate(records):
+            if i not in declined:
+                assert reference.is_valid(r), r
+        assert [bool(e) for e in validator.validate_lines(lines)] == [not reference.is_valid(r) for r in records]
+
+    check()
+    assert seen["all accepted"] > 0 and seen["some declined"] > 0, seen
