@@ -3,17 +3,20 @@ runtime (cached per session: an evaluation is a plain snapshot of what the progr
 
 from __future__ import annotations
 
+import copy
 import functools
 import gc
+import hashlib
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
 import typer.main
 import typer.testing
 
-from ml_infra.preview import Evaluation, evaluate
+import ml_infra.preview
+from ml_infra.preview import Evaluation
 
 # `CliRunner.invoke` rebuilds the whole click command tree from the Typer app on every call (every command's
 # signature and type hints read again: about a tenth of the suite's CPU). The installed `ml-infra` builds it once
@@ -23,6 +26,62 @@ typer.testing._get_command = functools.cache(typer.main.get_command)
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SHARED_DIR = PROJECT_DIR.parent / "shared"
+
+
+def _program_fingerprint(project_dir: Path) -> str:
+    """What an evaluation of the project's own program reads: the project and stack files, the program, and the
+    contracts it declares (path, size and mtime: a test that edited one would change it)."""
+    digest = hashlib.sha256()
+    for path in sorted([*project_dir.glob("Pulumi*.yaml"), project_dir / "__main__.py"]):
+        digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in sorted((project_dir / "contracts").rglob("*")):
+        stat = path.stat()
+        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+    return digest.hexdigest()
+
+
+_evaluate_uncached = ml_infra.preview.evaluate
+_evaluations: dict[tuple[object, ...], Evaluation] = {}
+
+
+@functools.wraps(_evaluate_uncached)
+def _evaluate_once(
+    project_dir: Path,
+    stack: str,
+    *,
+    config: Mapping[str, str] | None = None,
+    secret_keys: list[str] | None = None,
+    program: Path | None = None,
+    dry_run: bool = True,
+) -> Evaluation:
+    """`evaluate`, run once per distinct input of the project's own program, every caller getting its own copy.
+
+    Why: an evaluation costs about half a second of CPU on the mock runtime, and tests and the commands they
+    invoke (preview, cost, terraform-plan) evaluate the same stacks dozens of times. The program is deterministic
+    in its inputs, so the key is every argument plus a fingerprint of the files it reads; only the project's own
+    folder is cached (copies in tmp folders are what tests edit), and only successful runs (a refusal runs again,
+    so its exception and messages are the test's own). Each caller gets a deep copy: nothing one test or
+    command does to its evaluation is seen by another."""
+    uncached = lambda: _evaluate_uncached(  # noqa: E731
+        project_dir, stack, config=config, secret_keys=secret_keys, program=program, dry_run=dry_run
+    )
+    if project_dir.resolve() != PROJECT_DIR or program is not None:
+        return uncached()
+    key = (
+        stack,
+        None if config is None else tuple(sorted(config.items())),
+        None if secret_keys is None else tuple(secret_keys),
+        dry_run,
+        _program_fingerprint(PROJECT_DIR),
+    )
+    if key not in _evaluations:
+        _evaluations[key] = uncached()
+    return copy.deepcopy(_evaluations[key])
+
+
+# Module attribute replaced before the test modules import it: `from ml_infra.preview import evaluate` in a test
+# and the commands' own calls (looked up in the module at call time) all get the cached one.
+ml_infra.preview.evaluate = _evaluate_once
 
 
 def _freeze_long_lived_objects() -> None:
@@ -55,12 +114,12 @@ def project_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def dev() -> Evaluation:
-    return evaluate(PROJECT_DIR, "dev")
+    return _evaluate_once(PROJECT_DIR, "dev")
 
 
 @pytest.fixture(scope="session")
 def prod() -> Evaluation:
-    return evaluate(PROJECT_DIR, "prod")
+    return _evaluate_once(PROJECT_DIR, "prod")
 
 
 @pytest.fixture
