@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+import botocore.hooks
 import pytest
 import typer.main
 import typer.testing
@@ -23,6 +24,23 @@ from ml_infra.preview import Evaluation
 # per process; the tests now do the same, once per app.
 assert typer.testing._get_command is typer.main.get_command, "typer.testing no longer builds commands this way"
 typer.testing._get_command = functools.cache(typer.main.get_command)
+
+# Every botocore session renames (aliases) the names of the few hundred event handlers it registers, and caches the
+# renamings per session: a test suite that builds fresh sessions and clients for every command pays it each time
+# (about a third of a client's creation). The renaming is a pure function of the event name and botocore's own
+# alias table, so sessions using that table share one cache here; the renamings themselves are botocore's.
+_shared_alias_names: dict[str, str] = {}
+_event_aliaser_init = botocore.hooks.EventAliaser.__init__
+
+
+def _event_aliaser_sharing_its_cache(self: botocore.hooks.EventAliaser, event_emitter: object, event_aliases=None):
+    _event_aliaser_init(self, event_emitter, event_aliases)
+    if event_aliases is None:
+        self._alias_name_cache = _shared_alias_names
+
+
+assert hasattr(botocore.hooks.EventAliaser(botocore.hooks.HierarchicalEmitter()), "_alias_name_cache")
+botocore.hooks.EventAliaser.__init__ = _event_aliaser_sharing_its_cache
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SHARED_DIR = PROJECT_DIR.parent / "shared"
