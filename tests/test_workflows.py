@@ -98,6 +98,12 @@ def test_pull_requests_run_every_check_of_the_ci_script(project_dir: Path):
         ".ci/json-schema-test-suite",
     ):
         assert check in ci, check
+    # The peer suites are in place and named before any test runs, so that the differential tests over them
+    # run (a named copy that is missing fails them) instead of skipping on a machine without ../shared.
+    tests_start = ci.index("run_readme_command tests")
+    for before_tests in (".ci/confluent-vectors", ".ci/json-schema-test-suite",
+                         "export ML_INFRA_CONFLUENT_VECTORS ML_INFRA_JSON_SCHEMA_SUITE"):
+        assert ci.index(before_tests) < tests_start, before_tests
     vectors = (project_dir / ".ci" / "confluent-vectors").read_text()
     assert re.search(r"^commit=[0-9a-f]{40}$", vectors, re.MULTILINE)  # a pinned commit, not a branch
     assert len(re.findall(r"[0-9a-f]{64}  diff-", vectors)) == 4
