@@ -84,7 +84,8 @@ class ContractJob(pulumi.ComponentResource):
         region = aws.get_region_output(opts=invoke).region
 
         self.job_name = job_name(args.project, args.environment, settings.contract)
-        # Glue 5 writes a job's logs to <prefix>/output and <prefix>/error when given --custom-logGroup-prefix.
+        # Glue 5 writes a job's logs to <prefix>/output and <prefix>/error when given --custom-logGroup-prefix
+        # (https://docs.aws.amazon.com/glue/latest/dg/monitor-continuous-logging.html, "Custom logging").
         log_prefix = f"{LOG_GROUP_ROOT}{self.job_name}"
         log_groups_arn = pulumi.Output.concat(
             "arn:", partition, ":logs:", region, ":", account, ":log-group:", log_prefix, "*"
