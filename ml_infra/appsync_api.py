@@ -27,7 +27,7 @@ import pulumi
 import pulumi_aws as aws
 
 from ml_infra.aws_iam import service_trust_policy
-from ml_infra.aws_kms import customer_managed_key
+from ml_infra.aws_kms import customer_managed_key, logs_may_use_key
 from ml_infra.stack_config import AppSyncSettings
 from ml_infra.waf import ApiFirewall, ApiFirewallArgs
 
@@ -239,14 +239,7 @@ class ModelRegistryApi(pulumi.ComponentResource):
             # The data-source role gets the key through its IAM policy (through DynamoDB only); CloudWatch Logs
             # needs a key policy statement, limited to this API's log group (and its web ACL's).
             statements=[
-                {
-                    "Sid": "LogsEncryptThisApisLogGroup",
-                    "Effect": "Allow",
-                    "Principal": {"Service": pulumi.Output.concat("logs.", region.region, ".amazonaws.com")},
-                    "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-                    "Resource": "*",
-                    "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": encrypted_log_groups}},
-                }
+                logs_may_use_key("LogsEncryptThisApisLogGroup", region.region, encrypted_log_groups),
             ],
             opts=stateful,
         )

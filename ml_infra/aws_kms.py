@@ -17,6 +17,26 @@ def account_root(partition: pulumi.Input[str], account: pulumi.Input[str]) -> pu
     return pulumi.Output.concat("arn:", partition, ":iam::", account, ":root")
 
 
+def logs_may_use_key(
+    sid: str,
+    region: pulumi.Input[str],
+    log_groups: pulumi.Input[str] | pulumi.Input[Sequence[pulumi.Input[str]]],
+    *,
+    operator: str = "ArnEquals",
+) -> dict[str, Any]:
+    """The key policy statement that lets CloudWatch Logs (in `region`) encrypt the named log groups with the key,
+    and no other: a log group's encryption context names its ARN. `operator` is "ArnLike" when `log_groups` is a
+    pattern (a job's log groups under one prefix)."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": pulumi.Output.concat("logs.", region, ".amazonaws.com")},
+        "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+        "Resource": "*",
+        "Condition": {operator: {"kms:EncryptionContext:aws:logs:arn": log_groups}},
+    }
+
+
 def customer_managed_key(
     resource_name: str,
     *,

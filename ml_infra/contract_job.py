@@ -31,7 +31,7 @@ import pulumi_aws as aws
 
 from ml_infra.access_logs import AccessLogBucket, AccessLogBucketArgs
 from ml_infra.aws_iam import service_trust_policy
-from ml_infra.aws_kms import customer_managed_key
+from ml_infra.aws_kms import customer_managed_key, logs_may_use_key
 from ml_infra.hardened_bucket import Expiry, HardenedBucket, hardened_bucket
 from ml_infra.stack_config import ContractJobSettings, s3_prefix_parts
 
@@ -105,14 +105,7 @@ class ContractJob(pulumi.ComponentResource):
             partition=partition,
             account=account,
             statements=[
-                {
-                    "Sid": "LogsEncryptThisJobsLogGroups",
-                    "Effect": "Allow",
-                    "Principal": {"Service": pulumi.Output.concat("logs.", region, ".amazonaws.com")},
-                    "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"],
-                    "Resource": "*",
-                    "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_groups_arn}},
-                }
+                logs_may_use_key("LogsEncryptThisJobsLogGroups", region, log_groups_arn, operator="ArnLike"),
             ],
             opts=stateful,
         )

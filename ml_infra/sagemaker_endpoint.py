@@ -27,7 +27,7 @@ import pulumi_aws as aws
 
 from ml_infra.access_logs import AccessLogBucket, AccessLogBucketArgs
 from ml_infra.aws_iam import service_trust_policy
-from ml_infra.aws_kms import customer_managed_key
+from ml_infra.aws_kms import customer_managed_key, logs_may_use_key
 from ml_infra.hardened_bucket import Expiry, hardened_bucket
 from ml_infra.stack_config import ECR_IMAGE, S3_MODEL_ARTIFACT, SageMakerSettings
 
@@ -153,14 +153,7 @@ class ServingEndpoint(pulumi.ComponentResource):
                     "Resource": "*",
                     "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
                 },
-                {
-                    "Sid": "LogsEncryptThisEndpointsLogGroup",
-                    "Effect": "Allow",
-                    "Principal": {"Service": pulumi.Output.concat("logs.", region, ".amazonaws.com")},
-                    "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-                    "Resource": "*",
-                    "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
-                },
+                logs_may_use_key("LogsEncryptThisEndpointsLogGroup", region, log_group_arn),
             ],
             opts=stateful,
         )
