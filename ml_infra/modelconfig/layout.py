@@ -130,7 +130,21 @@ class Activation(BaseModel):
     reason: str = ""
 
 
-class ReleaseDocument(BaseModel):
+class _WithOptionalActivation(BaseModel):
+    """A document that may carry an activation record (each subclass declares `activation` last, so the field
+    order, and so the serialised text and its digest, stays as it was), serialised without it when it has none."""
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_activation(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A document without an activation serialises exactly as before the field existed, so the text the
+        # Pulumi program writes for the initial release (and so its digest) does not change.
+        data = handler(self)
+        if data.get("activation") is None:
+            data.pop("activation", None)
+        return data
+
+
+class ReleaseDocument(_WithOptionalActivation):
     """An immutable snapshot of a model's configuration: every key at one exact SSM version."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -147,21 +161,12 @@ class ReleaseDocument(BaseModel):
     note: str = ""
     activation: Activation | None = None
 
-    @model_serializer(mode="wrap")
-    def _omit_absent_activation(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # A document without an activation serialises exactly as before the field existed, so the text the
-        # Pulumi program writes for the initial release does not change.
-        data = handler(self)
-        if data.get("activation") is None:
-            data.pop("activation", None)
-        return data
-
     def as_release(self) -> ReleaseDocument:
         """The release itself, without the activation record a pointer document carries."""
         return self.model_copy(update={"activation": None})
 
 
-class PointerDocument(BaseModel):
+class PointerDocument(_WithOptionalActivation):
     """The active-release pointer: which release is active and the digest of its stored document, and who made
     it active. It names no key version, so it cannot carry a mix of releases."""
 
@@ -174,13 +179,6 @@ class PointerDocument(BaseModel):
     release_id: str
     digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
     activation: Activation | None = None
-
-    @model_serializer(mode="wrap")
-    def _omit_absent_activation(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data = handler(self)
-        if data.get("activation") is None:
-            data.pop("activation", None)
-        return data
 
 
 def release_digest(text: str) -> str:
