@@ -188,15 +188,10 @@ class SsmBackend(ConfigBackend):
     def list_releases(self, model: str) -> list[StoredDocument]:
         path = f"{model_path(self.project, self.environment, model)}/_release"
         documents: list[StoredDocument] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"Path": path, "Recursive": False, "MaxResults": 10}
-            if token:
-                kwargs["NextToken"] = token
-            try:
-                response = self.client.get_parameters_by_path(**kwargs)
-            except Exception as err:
-                raise translate(err, doing=f"list the releases of model {model}") from None
+        pages = self._pages(
+            "get_parameters_by_path", f"list the releases of model {model}", 10, Path=path, Recursive=False
+        )
+        for response in pages:
             for parameter in response.get("Parameters", []):
                 if parameter["Name"].rsplit("/", 1)[-1] == ACTIVE_RELEASE_ID:
                     continue
@@ -208,24 +203,16 @@ class SsmBackend(ConfigBackend):
                         modified_at=parameter.get("LastModifiedDate"),
                     )
                 )
-            token = response.get("NextToken")
-            if not token:
-                return documents
+        return documents
 
     def pointer_history(self, model: str) -> list[StoredDocument]:
         name = self.pointer_location(model)
         versions: list[StoredDocument] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"Name": name, "WithDecryption": False, "MaxResults": 50}
-            if token:
-                kwargs["NextToken"] = token
-            try:
-                response = self.client.get_parameter_history(**kwargs)
-            except Exception as err:
-                if error_code(err) == "ParameterNotFound":
-                    return []
-                raise translate(err, doing=f"read the history of {name}") from None
+        pages = self._pages(
+            "get_parameter_history", f"read the history of {name}", 50, absent_is_empty=True,
+            Name=name, WithDecryption=False,
+        )
+        for response in pages:
             for version in response.get("Parameters", []):
                 modified = version.get("LastModifiedDate")
                 versions.append(
@@ -237,9 +224,7 @@ class SsmBackend(ConfigBackend):
                         modified_by=version.get("LastModifiedUser"),
                     )
                 )
-            token = response.get("NextToken")
-            if not token:
-                return sorted(versions, key=lambda v: int(v.revision))
+        return sorted(versions, key=lambda v: int(v.revision))
 
     # -- writing ------------------------------------------------------------------------------------------
 
@@ -247,21 +232,24 @@ class SsmBackend(ConfigBackend):
         described: dict[str, dict[str, Any]] = {}
         for start in range(0, len(names), 50):
             chunk = list(names[start : start + 50])
-            token: str | None = None
-            while True:
-                kwargs: dict[str, Any] = {"ParameterFilters": [{"Key": "Name", "Option": "Equals", "Values": chunk}]}
-                if token:
-                    kwargs["NextToken"] = token
-                try:
-                    response = self.client.describe_parameters(**kwargs)
-                except Exception as err:
-                    raise translate(err, doing=doing) from None
+            name_filter = [{"Key": "Name", "Option": "Equals", "Values": chunk}]
+            for response in self._pages("describe_parameters", doing, None, ParameterFilters=name_filter):
                 for parameter in response.get("Parameters", []):
                     described[parameter["Name"]] = parameter
-                token = response.get("NextToken")
-                if not token:
-                    break
         return described
+
+    def _pages(
+        self, operation: str, doing: str, page_size: int | None, *, absent_is_empty: bool = False, **params: Any
+    ) -> Iterator[dict[str, Any]]:
+        """The pages of a paginated SSM call, through boto3's paginator for it (same requests as NextToken by
+        hand); an error names what was being done, and ParameterNotFound ends the listing empty when asked."""
+        config = {"PageSize": page_size} if page_size else {}
+        try:
+            yield from self.client.get_paginator(operation).paginate(**params, PaginationConfig=config)
+        except Exception as err:
+            if absent_is_empty and error_code(err) == "ParameterNotFound":
+                return
+            raise translate(err, doing=doing) from None
 
     def write_value(self, model: str, key: str, text: str, declared: KeySchema) -> int:
         name = self.key_location(model, key)
