@@ -186,12 +186,14 @@ class FastPath:
             self.batch_decoder, self.batch_screen_long_numbers = self.decoder, self.screen_long_numbers
         self.batch_screen = line_screen(self.batch_screen_long_numbers, self.decimal_places)
         self.all_segments_match: Callable[[list[Any]], list[int]] | None = None
+        combined_parts: tuple[Callable[..., Any], Callable[..., str], Callable[..., Any]] | None = None
         if len(self.segments) >= 2:
             # Every required string with an anchored pattern, NUL-joined and matched at once.
             getter = operator.attrgetter(*(".".join(path) for path, _ in self.segments))
             bodies = "\\x00".join(body for _, body in self.segments)
             combined = re.compile("^" + bodies + "\\Z").match
             join = "\x00".join
+            combined_parts = (combined, join, getter)
             checks.append(((), lambda value: combined(join(getter(value))) is not None))
             # The same for a whole window of decoded records, iterated in C (map), without a Python frame
             # per record. (One repetition `(?:X1\x00...Xk\x00)*` over all records' text was measured
@@ -241,6 +243,19 @@ class FastPath:
             return True
 
         self.accepts = accepts if checks or screen is not None else accepts_plain
+        if combined_parts is not None and not self.other_checks and screen is None:
+            # The combined pattern is the only check: the same verdict as `accepts` (whose `value_ok` then
+            # runs just that check on the whole value), without its two Python frames per line.
+            whole, join_values, segments_of = combined_parts
+
+            def accepts_segments(line: bytes) -> bool:
+                try:
+                    value = decode(line)
+                except failed:
+                    return False
+                return whole(join_values(segments_of(value))) is not None
+
+            self.accepts = accepts_segments
 
     # -------------------------------------------------------------------------------------------- batches
 
