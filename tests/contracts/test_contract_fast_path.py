@@ -379,21 +379,26 @@ def test_texts_that_a_float_or_python_regex_would_misjudge_get_the_exact_verdict
 
 @pytest.mark.parametrize(("record", "valid"), [
     ({"a": "x", "b": "y"}, True),
+    ({"a": "y", "b": "x"}, False),  # each value against its own field's pattern, not its neighbour's
     ({"a": "x\u0000y", "b": ""}, False),
     ({"a": "x", "b": "y\u0000"}, False),
-    ({"a": "x\u0000", "b": "y"}, False),
     ({"a": "xxx", "b": "y"}, False),
-    ({"a": "xx", "b": "yy"}, False),
+    ({"a": "x\n", "b": "y"}, False),  # ECMA `$` is the end of the text, not before a final newline
+    ({"a": "x", "b": "y", "c": "nope"}, False),  # an optional string stays with msgspec's pattern
+    ({"a": "x", "b": "y", "c": "c1"}, True),
 ])
-def test_patterns_checked_together_cannot_slide_into_each_other(record: dict, valid: bool):
+def test_strings_judged_by_the_engine_get_their_own_fields_verdict(record: dict, valid: bool):
     schema = {"type": "object", "required": ["a", "b"],
-              "properties": {"a": {"type": "string", "pattern": "^x.?$"}, "b": {"type": "string", "pattern": "^y?$"}}}
-    validator = JsonRecordValidator("nul", schema)
-    assert validator.fast_path is not None and len(validator.fast_path.segments) == 2
+              "properties": {"a": {"type": "string", "pattern": "^x.?$"}, "b": {"type": "string", "pattern": "^y?$"},
+                             "c": {"type": "string", "pattern": "^c[0-9]$"}}}
+    validator = JsonRecordValidator("own", schema)
+    fast = validator.fast_path
+    assert fast is not None and fast.string_check is not None
     line = json.dumps(record).encode()
-    assert (validator.validate_line(line) == []) is (compile_reference(schema, "draft-07").is_valid(record))
-    if not valid:
-        assert not validator.fast_path.accepts(line)
+    assert compile_reference(schema, "draft-07").is_valid(record) is valid
+    assert (validator.validate_line(line) == []) is valid
+    assert fast.accepts(line) is valid  # these are all within what the fast path judges
+    assert fast.declined([line + b"\n"] * 3) == ([] if valid else [0, 1, 2])
 
 
 # ------------------------------------------------------------------------------------------------ batches
@@ -479,9 +484,9 @@ def test_every_text_a_fast_path_format_accepts_the_reference_accepts_too(fmt: st
     check()
 
 
-# The anchored patterns of a window of records are matched record by record from one pass over the window's
-# values (FastPath.all_segments_match): values that carry the separator (NUL) or near-misses of each pattern,
-# in any order, must not let one record's strings be judged against another field's or record's pattern.
+# The strings of a window of records are judged by the engine in one call (FastPath.strings_failing): values
+# that carry separators or near-misses of each pattern, in any order, must not let one record's strings be
+# judged against another field's or record's pattern, and each failing record must be the one named.
 _SEGMENTED = {"type": "object", "required": ["a", "b", "c"],
               "properties": {"a": {"type": "string", "pattern": "^x.?$"}, "b": {"type": "string", "pattern": "^y?$"},
                              "c": {"type": "string", "format": "date"}, "u": {"type": "array", "uniqueItems": True,
@@ -495,7 +500,7 @@ def test_a_window_of_records_gets_each_records_pattern_verdict(examples: int):
     validator = JsonRecordValidator("segments", _SEGMENTED)
     fast = validator.fast_path
     reference = compile_reference(_SEGMENTED, "draft-07")
-    assert fast is not None and len(fast.segments) == 3 and fast.all_segments_match is not None
+    assert fast is not None and fast.string_check is not None and fast.strings_failing is not None
     assert fast.batch_screen is not None  # so judged in windows, not line by line
     unique = {"u": st.lists(st.integers(0, 3), max_size=3), "m": st.sampled_from([0.5, 0.01, 0.015, 1e-5, 2])}
     near = st.fixed_dictionaries({"a": _SEGMENT_TEXT, "b": _SEGMENT_TEXT, "c": _SEGMENT_TEXT}, optional=unique)
@@ -525,3 +530,88 @@ def test_a_window_of_records_gets_each_records_pattern_verdict(examples: int):
 
     check()
     assert seen["all accepted"] > 0 and seen["some declined"] > 0, seen
+
+
+# Patterns the translation to Python's `re` refuses (lookahead, `\p{...}`, backreference-free ECMA escapes) and
+# formats it has no pattern for: on always-present strings the engine itself judges them, so such schemas keep
+# the fast path; its verdict must still be the reference's, record by record and in batches.
+_ENGINE_ONLY = {
+    "type": "object", "required": ["code", "mail", "host", "v6", "tags", "items"],
+    "properties": {
+        "code": {"type": "string", "pattern": "^(?=.*[0-9])[a-z0-9]{3,8}$"},
+        "mail": {"type": "string", "format": "email"},
+        "host": {"type": "string", "format": "hostname", "maxLength": 20},
+        "v6": {"type": "string", "format": "ipv6"},
+        "tags": {"type": "array", "items": {"type": "string", "pattern": "^\\p{Lu}"}},
+        "items": {"type": "array", "maxItems": 4, "items": {
+            "type": "object", "required": ["id", "at"],
+            "properties": {"id": {"type": "string", "format": "uuid"},
+                           "at": {"type": "string", "format": "date-time", "pattern": "Z$"},
+                           "note": {"type": "string", "pattern": "^[a-z]*$"}}}},
+        "grid": {"type": "array", "items": {"type": "array", "items": {"type": "string", "pattern": "^[01]$"}}},
+    },
+}
+_ENGINE_TEXT = {
+    "code": ["abc1", "abcd", "a1", "ABC1", "abc1\n", "1234567890"],
+    "mail": ["a@example.com", "a@", "@b", "a b@c.d", "a@b.c\n"],
+    "host": ["example.com", "-bad.com", "a" * 25, "x_y.com", "a..b"],
+    "v6": ["::1", "2001:db8::8a2e:370:7334", "1::2::3", "12345::", "::ffff:1.2.3.4"],
+    "tag": ["Alpha", "Ärger", "beta", "", "1x"],
+    "id": ["01234567-89ab-cdef-0123-456789abcdef", "0123456789abcdef0123456789abcdef",
+           "01234567-89AB-CDEF-0123-456789ABCDEF", "{01234567-89ab-cdef-0123-456789abcdef}"],
+    "at": ["2024-05-01T10:00:07Z", "2024-05-01t10:00:07z", "2024-05-01 10:00:07Z", "2024-05-01T10:00:07+01:00",
+           "2024-02-30T10:00:07Z", "2016-12-31T23:59:60Z"],
+    "note": ["abc", "ABC"],
+    "cell": ["0", "1", "2", "01"],
+}
+
+
+@st.composite
+def _engine_only_record(draw: st.DrawFn) -> dict[str, Any]:
+    pick = lambda key: draw(st.sampled_from(_ENGINE_TEXT[key]))  # noqa: E731
+    record: dict[str, Any] = {
+        "code": pick("code"), "mail": pick("mail"), "host": pick("host"), "v6": pick("v6"),
+        "tags": [pick("tag") for _ in range(draw(st.integers(0, 3)))],
+        "items": [{"id": pick("id"), "at": pick("at"), **({"note": pick("note")} if draw(st.booleans()) else {})}
+                  for _ in range(draw(st.integers(0, 5)))],
+    }
+    if draw(st.booleans()):
+        rows = draw(st.integers(0, 2))
+        record["grid"] = [[pick("cell") for _ in range(draw(st.integers(0, 2)))] for _ in range(rows)]
+    return record
+
+
+@pytest.mark.parametrize("examples", _budgets(60, 600))
+def test_patterns_and_formats_only_the_engine_knows_keep_the_fast_path_and_its_verdict(examples: int):
+    validator = JsonRecordValidator("engine-only", _ENGINE_ONLY)
+    fast = validator.fast_path
+    reference = compile_reference(_ENGINE_ONLY, "draft-07")
+    assert fast is not None and fast.string_check is not None
+    seen = {"accepted": 0, "rejected": 0}
+
+    @settings(max_examples=examples, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(st.lists(_engine_only_record(), min_size=1, max_size=20))
+    def check(records: list[dict[str, Any]]) -> None:
+        lines = [json.dumps(r, ensure_ascii=bool(i % 2)).encode() + b"\n" for i, r in enumerate(records)]
+        expected = [reference.is_valid(r) for r in records]
+        for line, valid in zip(lines, expected, strict=True):
+            if fast.accepts(line):
+                assert valid, line
+            assert (validator.validate_line(line) == []) is valid, line
+            seen["accepted" if valid else "rejected"] += 1
+        assert fast.declined(lines) == [i for i, line in enumerate(lines) if not fast.accepts(line)]
+        assert [not reasons for reasons in validator.validate_lines(lines)] == expected
+
+    check()
+    assert seen["accepted"] > 0 and seen["rejected"] > 0, seen
+
+
+def test_valid_records_with_engine_only_strings_are_accepted_by_the_fast_path():
+    record = {"code": "abc1", "mail": "a@example.com", "host": "example.com", "v6": "::1", "tags": ["Ärger"],
+              "items": [{"id": "01234567-89ab-cdef-0123-456789abcdef", "at": "2024-05-01T10:00:07Z"}],
+              "grid": [["0", "1"], []]}
+    fast = compile_fast_path(_ENGINE_ONLY, "draft-07")
+    assert fast is not None and compile_reference(_ENGINE_ONLY, "draft-07").is_valid(record)
+    assert fast.accepts(json.dumps(record).encode())
+    assert not fast.accepts(json.dumps({**record, "grid": [["2"]]}).encode())
+    assert not fast.accepts(json.dumps({**record, "items": [{**record["items"][0], "note": "ABC"}]}).encode())
