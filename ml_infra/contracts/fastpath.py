@@ -272,9 +272,10 @@ class FastPath:
         n = len(lines)
         if n == 0:
             return []
-        if self.value_checks and self.batch_screen is None:
-            # Measured (instructions, github-event and strings): with checks after decoding and no number
-            # screen, windows gain nothing over line by line (the lines before a failure are decoded twice).
+        if self.value_checks and self.batch_screen is None and self.screen is None:
+            # Measured (github-event and strings): with checks after decoding and no number screen at all,
+            # windows gain nothing over line by line (the lines before a failure are decoded twice). With a
+            # screen per line that the batch decoder does without (nested), windows are about 1.7x faster.
             accepts = self.accepts
             return [i for i, line in enumerate(lines) if not accepts(line)]
         buf = b"".join(lines)
