@@ -11,12 +11,13 @@ differentially over the official suite and generated records:
   `forbid_unknown_fields`), or `dict[str, T]` for `additionalProperties: {schema}` without `properties`;
 - arrays -> `list[T]` with `minItems`/`maxItems`; `uniqueItems` of scalars as a check after decoding;
 - strings -> `str` with `minLength`/`maxLength` (both count code points). Their `pattern` and `format`:
-  - on a string every valid record has (required all the way from the root, directly or as the item of an
-    array that is always there), judged by the reference engine itself (`StringChecks`): after decoding, the
-    strings of a record are taken out of the Structs into a tuple and the engine, compiled with the same draft
-    and format checks, judges that tuple against the same keywords, in one call per line or per window.
-    The verdict is the reference's own, for any ECMA-262 pattern and any format;
-  - on a string that may be absent (msgspec's `UNSET` is nothing the engine takes), `Meta(pattern=...)`,
+  - on a string reached through Structs (properties, items of arrays so reached, the string branch of a
+    union), judged by the reference engine itself (`StringChecks`): after decoding, the strings of a record
+    are taken out of the Structs into a tuple (an absent one as None, a value of another branch as it is,
+    both of which `pattern` and `format` let pass, as in the reference) and the engine, compiled with the
+    same draft and format checks, judges that tuple against the same keywords, in one call per line or per
+    window. The verdict is the reference's own, for any ECMA-262 pattern and any format;
+  - elsewhere (values of `additionalProperties: {schema}` maps), `Meta(pattern=...)`,
     translated from the ECMA-262 subset whose meaning Python's `re` shares (literals, classes, quantifiers,
     groups, alternation, anchors; `\\d` as `[0-9]`, `$` as `\\Z`), and `format` `date-time`, `date`, `uuid`,
     `ipv4` and `uri` as regular expressions that accept a subset of what the reference accepts; anything
@@ -40,14 +41,14 @@ differentially over the official suite and generated records:
   `allOf` -> its parts merged into one schema where that changes nothing they accept: disjoint keywords,
   equal values, `required` united, a property named twice gets the `allOf` of both, `additionalProperties:
   false` only in a part that declares every property of the merge;
-- `format: uri` on a string that may be absent as a subset of RFC 3986 (http/https, a host of unreserved
+- `format: uri` in such maps as a subset of RFC 3986 (http/https, a host of unreserved
   characters, no port, no percent-escapes);
 - annotations (`title`, `description`, `default`, `examples`, `$comment`, `$schema`, `$id`, `definitions`)
   are ignored.
 
 Anything else (`not`, `if`/`then`/`else`, `patternProperties`, `dependencies`, tuples, `contains`, recursive
-`$ref`, `multipleOf` steps such as 0.05, a pattern or format outside the subset above on a string that may be
-absent, ...) makes `compile_fast_path` return None: the whole schema runs on the reference engine.
+`$ref`, `multipleOf` steps such as 0.05, a pattern or format outside the subset above in such a map, ...)
+makes `compile_fast_path` return None: the whole schema runs on the reference engine.
 
 Batches (`FastPath.declined`): a schema is judged WINDOW lines per call of msgspec's `decode_lines`
 (CHECKED_WINDOW for a schema with checks after decoding), except one with checks after decoding but no number
@@ -431,18 +432,21 @@ UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-
 
 @dataclass
 class StringChecks:
-    """The `pattern` and `format` keywords of the strings that every valid record has at fixed attribute paths
-    of its decoded Struct, directly or as items of arrays that are always there too. They are judged by the
+    """The `pattern` and `format` keywords of the strings at fixed attribute paths of a decoded Struct,
+    directly or as items of arrays so reached (absent or not). They are judged by the
     reference engine itself, over plain tuples of those strings: Rust's regex and format checks, in one call per
     batch, instead of Python's `re` once per value (measured: several times faster per character, and the
     verdict is the reference's own, for any ECMA-262 pattern and any format).
 
     `entries`: (path, schema, items). A string: its path, `{"pattern": ..., "format": ...}` as written, and
     None. An array: its path, None, and the checks of its items (paths relative to an item; the path `()` is
-    the item itself). Strings that may be absent stay with msgspec (`Meta(pattern=...)`): the engine takes no
-    `UNSET`."""
+    the item itself). The engine takes no msgspec `UNSET`, so a value that may be absent is read as None
+    (`absent`), which `pattern` and `format` let pass, as JSON Schema does for a property that is not there."""
 
     entries: list[tuple[tuple[str, ...], Any, StringChecks | None]] = field(default_factory=list)
+    # Attribute paths (from the same root as the entries) whose value may be absent (`UNSET`): read as None,
+    # which `pattern` and `format` let pass (they judge strings only), as JSON Schema does for an absent value.
+    absent: set[tuple[str, ...]] = field(default_factory=set)
 
     def itself(self) -> bool:
         """Whether the checks are of the value itself (a string, or an array of checked items)."""
@@ -458,15 +462,27 @@ class StringChecks:
         for path, _, items in self.entries:
             if not all(_ATTRIBUTE.fullmatch(attr) for attr in path):
                 raise Unsupported("attribute path")  # never: paths are the compiler's own `f<n>` names
-            value = name + "".join("." + attr for attr in path)
+            value = self._access(name, path, ())
             parts.append(value if items is None else self._items(value, items, depth))
         return "(" + ", ".join(parts) + ",)"
+
+    def _access(self, base: str, path: tuple[str, ...], prefix: tuple[str, ...]) -> str:
+        """`base.path`, where every step that may be absent (`UNSET`) reads as None instead."""
+        if not path:
+            return base
+        here = (*prefix, path[0])
+        step = f"{base}.{path[0]}"
+        if here not in self.absent:
+            return self._access(step, path[1:], here)
+        # The step is read twice rather than held (`:=` may not appear in a comprehension's iterable).
+        return f"(None if {step} is UNSET else {self._access(step, path[1:], here)})"
 
     @staticmethod
     def _items(value: str, items: StringChecks, depth: int) -> str:
         item = f"item{depth}"
         inner = items.expression(item, depth + 1)
-        return value if inner == item else f"[{inner} for {item} in {value}]"
+        # An absent array reads as None: no items to judge.
+        return value if inner == item else f"[{inner} for {item} in ({value} or ())]"
 
     def extractor(self) -> Callable[[Any], Any] | None:
         """The function from one decoded value to what `schema()` judges; None when that is the value itself.
@@ -476,7 +492,10 @@ class StringChecks:
         text = self.expression("value")
         if text == "value":
             return None
-        return eval(f"lambda value: {text}", {"__builtins__": {}})
+        import msgspec
+
+        # The text is built above from the compiler's own names: no schema or record text is evaluated.
+        return eval(f"lambda value: {text}", {"__builtins__": {}, "UNSET": msgspec.UNSET})
 
     def schema(self, items_keyword: str) -> Any:
         """The schema the extract of a value must satisfy (`items_keyword`: `items`, or `prefixItems` from
@@ -877,7 +896,9 @@ class _Compiler:
                 group = loose[:1]
             if kind in ("object", "array"):
                 raise Unsupported("union of containers")
-            types.append(self.node(group[0], None))
+            # A string branch's pattern and format can be deferred: the engine judges strings only, so the
+            # value of another branch (a number, null) passes them, as it passes them in the reference.
+            types.append(self.node(group[0], path if kind == "string" else None))
         return Union[tuple(types)]  # noqa: UP007 - a runtime union of msgspec types
 
     def enum(self, schema: dict[str, Any], keys: set[str]) -> Any:
@@ -920,6 +941,8 @@ class _Compiler:
             attr = f"f{index}"
             rename[attr] = prop
             sub_path = None if path is None else (*path, attr)
+            if sub_path is not None and prop not in required:
+                self.strings.absent.add(sub_path)
             always = required_here and prop in required
             t = self.node(properties[prop], sub_path, always) if prop in properties else msgspec.Raw
             if prop in required:
@@ -937,8 +960,8 @@ class _Compiler:
         items = schema.get("items", True)
         if isinstance(items, list):
             raise Unsupported("tuple items")
-        if self.defer and path is not None and required:
-            # Always present: the strings its items always have are deferred too, with paths from the item.
+        if self.defer and path is not None:
+            # Reachable through Structs: the strings of its items are deferred too, with paths from the item.
             outer, outer_in_items = self.strings, self.in_items
             self.strings, self.in_items = StringChecks(), True
             try:
@@ -973,8 +996,8 @@ class _Compiler:
             meta["min_length"] = int(schema["minLength"])
         if "maxLength" in keys:
             meta["max_length"] = int(schema["maxLength"])
-        if self.defer and path is not None and required and ("pattern" in keys or "format" in keys):
-            # Always present: judged by the reference engine with the other such strings (StringChecks).
+        if self.defer and path is not None and ("pattern" in keys or "format" in keys):
+            # Reachable through Structs: judged by the reference engine with the record's other strings.
             deferred = {k: schema[k] for k in ("pattern", "format") if k in keys}
             if deferred.get("format") == "uuid":  # the engine's `uuid` is a Python callback: its pattern instead
                 del deferred["format"]

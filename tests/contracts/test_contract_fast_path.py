@@ -549,6 +549,14 @@ _ENGINE_ONLY = {
                            "at": {"type": "string", "format": "date-time", "pattern": "Z$"},
                            "note": {"type": "string", "pattern": "^[a-z]*$"}}}},
         "grid": {"type": "array", "items": {"type": "array", "items": {"type": "string", "pattern": "^[01]$"}}},
+        # Optional, nullable and alternative strings: absent or of another type, the engine's keywords pass.
+        "opt": {"type": "string", "pattern": "^(?=.*[0-9])[a-z0-9]+$"},
+        "maybe": {"type": ["string", "null"], "format": "email"},
+        "either": {"anyOf": [{"type": "string", "pattern": "^a"}, {"type": "integer", "minimum": 0}]},
+        "meta": {"type": "object", "required": ["owner"], "properties": {
+            "owner": {"type": "string", "format": "hostname"},
+            "list": {"type": "array", "items": {"type": "string", "pattern": "^[0-9]+$"}},
+            "deep": {"type": "object", "properties": {"code": {"type": "string", "pattern": "^\\p{Lu}{2}$"}}}}},
     },
 }
 _ENGINE_TEXT = {
@@ -563,6 +571,10 @@ _ENGINE_TEXT = {
            "2024-02-30T10:00:07Z", "2016-12-31T23:59:60Z"],
     "note": ["abc", "ABC"],
     "cell": ["0", "1", "2", "01"],
+    "opt": ["abc1", "abc", "ABC1", ""],
+    "either": ["abc", "bcd", 3, -1, None, 2.5],
+    "digits": ["123", "12a", ""],
+    "deep": ["ÄB", "AB", "A", "ab"],
 }
 
 
@@ -575,6 +587,17 @@ def _engine_only_record(draw: st.DrawFn) -> dict[str, Any]:
         "items": [{"id": pick("id"), "at": pick("at"), **({"note": pick("note")} if draw(st.booleans()) else {})}
                   for _ in range(draw(st.integers(0, 5)))],
     }
+    for key, values in (("opt", _ENGINE_TEXT["opt"]), ("maybe", [*_ENGINE_TEXT["mail"], None, 5]),
+                        ("either", _ENGINE_TEXT["either"])):
+        if draw(st.booleans()):
+            record[key] = draw(st.sampled_from(values))
+    if draw(st.booleans()):
+        meta: dict[str, Any] = {"owner": pick("host")} if draw(st.integers(0, 5)) else {}
+        if draw(st.booleans()):
+            meta["list"] = [pick("digits") for _ in range(draw(st.integers(0, 3)))]
+        if draw(st.booleans()):
+            meta["deep"] = {"code": pick("deep")} if draw(st.booleans()) else {}
+        record["meta"] = meta
     if draw(st.booleans()):
         rows = draw(st.integers(0, 2))
         record["grid"] = [[pick("cell") for _ in range(draw(st.integers(0, 2)))] for _ in range(rows)]
@@ -615,3 +638,12 @@ def test_valid_records_with_engine_only_strings_are_accepted_by_the_fast_path():
     assert fast.accepts(json.dumps(record).encode())
     assert not fast.accepts(json.dumps({**record, "grid": [["2"]]}).encode())
     assert not fast.accepts(json.dumps({**record, "items": [{**record["items"][0], "note": "ABC"}]}).encode())
+    for extra, valid in [({"opt": "abc1"}, True), ({"opt": "abc"}, False), ({"maybe": None}, True),
+                         ({"maybe": "a@b.co"}, True), ({"maybe": "a@"}, False), ({"either": 7}, True),
+                         ({"either": "abc"}, True), ({"either": "b"}, False), ({"meta": {"owner": "x.org"}}, True),
+                         ({"meta": {"owner": "x.org", "deep": {"code": "ÄB"}, "list": ["1"]}}, True),
+                         ({"meta": {"owner": "x.org", "deep": {"code": "ab"}}}, False),
+                         ({"meta": {"owner": "x.org", "list": ["1", "x"]}}, False)]:
+        line = json.dumps({**record, **extra}).encode()
+        assert compile_reference(_ENGINE_ONLY, "draft-07").is_valid({**record, **extra}) is valid, extra
+        assert fast.accepts(line) is valid, extra
