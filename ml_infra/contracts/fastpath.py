@@ -32,7 +32,7 @@ differentially over the official suite and generated records:
 - `enum`/`const` of strings or integers -> `Literal`; `anyOf`/`oneOf` of branches of different JSON types ->
   a union (`oneOf` then equals `anyOf`); `type` lists of such types;
 - numbers with a decimal `multipleOf` of 10**-k (0.1, 0.01, ...): `float` below 10**(15-k), and a byte screen
-  over the line (`line_screen`): a number with a nonzero digit after the k-th decimal or a negative exponent
+  over the line (`number_screen`): a number with a nonzero digit after the k-th decimal or a negative exponent
   sends the line to the reference engine, so every accepted number is n * 10**-k exactly (decided on the
   number's text, as JSON Schema does, never on the float), and has at most 15 significant digits, so its
   float compares exactly with bounds of at most 15 digits;
@@ -53,8 +53,9 @@ makes `compile_fast_path` return None: the whole schema runs on the reference en
 Batches (`FastPath.declined`): a schema is judged WINDOW lines per call of msgspec's `decode_lines`
 (CHECKED_WINDOW for a schema with checks after decoding), except one with checks after decoding but no number
 screen, which is judged line by line (measured: windows gain nothing there); the docstring there says why a
-window gives each line its own verdict. The number screen then runs over whole windows, and the engine judges
-the strings of all records of a window in one call.
+window gives each line its own verdict. The number screen runs once over the whole batch (a few C-level
+passes; the windows look up the lines it sent on), and the engine judges the strings of all records of a window
+in one call.
 Decoded Structs are `gc=False`: decoded JSON cannot form reference cycles, and tracking them cost a third of
 decode time in a batch.
 """
@@ -95,22 +96,29 @@ MULTIPLE_OF_DIGITS = 8
 MAX_BINARY_FRACTION_BITS = 6
 
 
-# Every digit as one byte that JSON text cannot hold raw (a control character): after this translation a
-# number's shape is found by literal searches (fast, in C), e.g. `.` and three digits as b".\x01\x01\x01".
-_DIGIT_MARK = bytes.maketrans(b"0123456789", b"\x01" * 10)
+# The number screens are regular expressions over the raw bytes that each start with one literal byte: `re`
+# scans for that byte in a tight C loop and runs the rest of the pattern only where it occurs, so a screen is
+# one pass over the text whatever digits it holds, with no Python frame per number. Measured before this
+# (timeit, 20,000 benchmark lines): literal searches over digit-marked text (every digit translated to \x01
+# first) cost a `translate` pass, and their needles of \x01 bytes defeat `bytes.find`'s skips on digit-heavy
+# text (a window of invoice-refs lines, whose ids such as "SE-123456" hold `E-`, cost 4 ns a byte).
+_NEGATIVE_EXPONENTS = {
+    # Anchored on `-`: one pass finds both `e-` and `E-`, and `-` is rarer than `e` in most text. The
+    # lookbehind, run only at a `-`, wants a digit and `e` or `E` before it, so "SE-123456" does not match.
+    digits: re.compile(rb"-(?<=[0-9][eE]-)[0-9]{%d}" % digits).search for digits in (1, 3)
+}
+# Runs of zeros or nines: found by `bytes.find` (measured faster than `re` for these needles), in a batch
+# piece by piece: CPython searches a text of 30,000 bytes or more with its two-way algorithm, measured 25%
+# slower here than the skip search it uses on shorter texts.
+_LONG_RUNS = (b"0000000", b"9999999")
+_FIND_PIECE = 16384
 
 
 def negative_exponent(line: bytes, digits: int = 1) -> bool:
-    """Whether `line` may hold a number with a negative exponent of at least `digits` digits (`1e-400`):
-    a digit, `e-` or `E-`, `digits` digits. Literal searches over the digit-marked text, not a regular
-    expression (`e` is common in text, and a pattern starting with it scans slowly); a match inside a string
-    only costs speed."""
-    # One-byte searches first (memchr, far faster than any longer needle here): most text has no `-` after e.
-    if not ((b"e" in line or b"E" in line) and (b"e-" in line or b"E-" in line)):
-        return False
-    marked = line.translate(_DIGIT_MARK)
-    tail = b"\x01" * digits
-    return b"\x01e-" + tail in marked or b"\x01E-" + tail in marked
+    """Whether `line` may hold a number with a negative exponent of at least `digits` (1 or 3) digits
+    (`1e-400`): a digit, `e-` or `E-`, `digits` digits. A match inside a string only costs speed."""
+    # memchr first (one-byte searches, far faster than any pattern): most lines have no `-`, or no `e`/`E`.
+    return b"-" in line and (b"e" in line or b"E" in line) and _NEGATIVE_EXPONENTS[digits](line) is not None
 
 
 def may_round_to_a_short_number(line: bytes) -> bool:
@@ -122,23 +130,73 @@ def may_round_to_a_short_number(line: bytes) -> bool:
     return b"0000000" in line or b"9999999" in line or negative_exponent(line, 3)
 
 
-def line_screen(long_numbers: bool, decimal_places: int | None) -> Callable[[bytes], bool] | None:
-    """The byte-level screen of a fast path: True for a line (or a whole batch) that must go to the
-    reference engine because a number in it may be misjudged as a float. `decimal_places` (a `multipleOf`
-    of 10**-k on numbers): a number with more than k decimals, or a negative exponent, sends the line on;
+@dataclass(frozen=True)
+class NumberScreen:
+    """The byte-level screen of a fast path: `line(line)` is True for a line that must go to the reference
+    engine because a number in it may be misjudged as a float; `lines(buf, offsets)` gives, in one pass over
+    a batch, the indices of the lines for which `line` is True (see `number_screen`)."""
+
+    line: Callable[[bytes], bool]
+    lines: Callable[[bytes, list[int]], list[int]]
+
+
+def number_screen(long_numbers: bool, decimal_places: int | None) -> NumberScreen | None:
+    """The number screen of a fast path (None when it needs none). `long_numbers`: a run of zeros or nines
+    or a 3-digit negative exponent (`may_round_to_a_short_number`). `decimal_places` (a `multipleOf` of
+    10**-k on numbers): a number with more than k decimals, or a negative exponent, sends the line on;
     without those every number in the line is exactly a multiple of 10**-k (a positive exponent only
     multiplies by a power of ten), which JSON Schema judges on the decimal value, never on the float. Texts
-    in strings (and trailing zeros, `1.500`) may match too: that only costs speed."""
+    in strings (and trailing zeros, `1.500`) may match too: that only costs speed.
+
+    `lines(buf, offsets)` judges a batch whose line i is buf[offsets[i]:offsets[i + 1]], each line ending
+    with its newline, with the same patterns over the whole buffer, each hit mapped to its line by bisection
+    (the search then resumes at the next line): no match can span two lines, as no pattern (lookbehind
+    included) matches a newline, so the indices are exactly the lines for which `line` is True."""
+    if decimal_places is None and not long_numbers:
+        return None
+    runs = _LONG_RUNS if long_numbers else ()
     if decimal_places is None:
-        return may_round_to_a_short_number if long_numbers else None
-    # A literal pattern: `re` searches it faster than `in` does here (digits everywhere defeat `in`'s skips).
-    longer = re.compile(re.escape(b"." + b"\x01" * (decimal_places + 1))).search
+        searches: list[Callable[..., Any]] = []
+        exponent = _NEGATIVE_EXPONENTS[3]
+        screen_line = may_round_to_a_short_number
+    else:
+        # `.` and k+1 digits: a number with more than k decimals (re tries the digits only at a `.`).
+        longer = re.compile(rb"\.[0-9]{%d}" % (decimal_places + 1)).search
+        searches = [longer]
+        # Any negative exponent: this also covers the 3-digit ones of `may_round_to_a_short_number`.
+        exponent = _NEGATIVE_EXPONENTS[1]
 
-    def screen(line: bytes) -> bool:
-        return (longer(line.translate(_DIGIT_MARK)) is not None or negative_exponent(line)
-                or (long_numbers and may_round_to_a_short_number(line)))
+        def screen_line(line: bytes) -> bool:
+            return (longer(line) is not None or negative_exponent(line)
+                    or (long_numbers and (b"0000000" in line or b"9999999" in line)))
 
-    return screen
+    def lines(buf: bytes, offsets: list[int]) -> list[int]:
+        found: set[int] = set()
+        patterns = list(searches)
+        if b"-" in buf and (b"e" in buf or b"E" in buf):  # as in `negative_exponent`, for the whole batch
+            patterns.append(exponent)
+        for search in patterns:
+            hit = search(buf)
+            while hit is not None:
+                i = bisect.bisect_right(offsets, hit.start()) - 1
+                found.add(i)
+                hit = search(buf, offsets[i + 1])
+        end = len(buf)
+        for run in runs:
+            at = 0
+            while at < end:
+                # A run that starts in at..stop-1 (searched in pieces: see _FIND_PIECE).
+                stop = min(at + _FIND_PIECE, end)
+                hit = buf.find(run, at, stop + len(run) - 1)
+                if hit < 0:
+                    at = stop
+                    continue
+                i = bisect.bisect_right(offsets, hit) - 1
+                found.add(i)
+                at = offsets[i + 1]
+        return sorted(found)
+
+    return NumberScreen(screen_line, lines)
 
 
 NUMERIC_KEYS = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}
@@ -186,11 +244,11 @@ class FastPath:
         failed = msgspec.DecodeError  # ValidationError is a DecodeError
         unset = msgspec.UNSET
         checks = list(self.checks)
-        screen = line_screen(self.screen_long_numbers, self.decimal_places)
-        self.screen = screen
+        self.screen = number_screen(self.screen_long_numbers, self.decimal_places)
+        screen = self.screen.line if self.screen is not None else None
         if self.batch_decoder is None:
             self.batch_decoder, self.batch_screen_long_numbers = self.decoder, self.screen_long_numbers
-        self.batch_screen = line_screen(self.batch_screen_long_numbers, self.decimal_places)
+        self.batch_screen = number_screen(self.batch_screen_long_numbers, self.decimal_places)
         self.strings_failing: Callable[[list[Any]], list[int]] | None = None
         strings_ok: Callable[[Any], bool] | None = None
         if self.string_check is not None:
@@ -300,11 +358,15 @@ class FastPath:
     def _declined_in_windows(self, lines: list[bytes], buf: bytes, offsets: list[int]) -> list[int]:
         out: list[int] = []
         view = memoryview(buf)
+        # The number screen over the whole batch at once (a few C-level passes, a Python step per line it
+        # sends on), not per window: the windows then only look up the lines it sent on (`_screened`).
+        screened = self.batch_screen.lines(buf, offsets) if self.batch_screen is not None else []
         # With checks after decoding, the values of a window that fails part-way are decoded again (msgspec
         # keeps none): smaller windows bound that waste (measured on github-event: 16 lines, not 64).
         window = CHECKED_WINDOW if self.value_checks else WINDOW
         for first in range(0, len(lines), window):
-            out.extend(self._declined_from(lines, view, offsets, first, min(first + window, len(lines))))
+            out.extend(self._declined_from(lines, view, offsets, first, min(first + window, len(lines)),
+                                           screened))
         return out
 
     def _declined_by_shape(self, lines: list[bytes]) -> list[int]:
@@ -326,8 +388,9 @@ class FastPath:
         return out
 
     def _declined_from(self, lines: list[bytes], view: memoryview, offsets: list[int], start: int,
-                       n: int) -> list[int]:
-        """Lines start..n-1 of the batch whose bytes `view` holds (line i at offsets[i]:offsets[i+1])."""
+                       n: int, screened: list[int]) -> list[int]:
+        """Lines start..n-1 of the batch whose bytes `view` holds (line i at offsets[i]:offsets[i+1]);
+        `screened`: the sorted indices of the batch's lines that the batch's number screen sends on."""
         import msgspec
 
         decode_lines = self.batch_decoder.decode_lines
@@ -353,7 +416,7 @@ class FastPath:
                     at = list(range(stop, n))
             else:
                 if len(values) == n - start:
-                    out.extend(self._screened_or_checked(view, offsets, start, n, values))
+                    out.extend(self._screened_or_checked(screened, start, n, values))
                 else:
                     out.extend(i for i in range(start, n) if not self.accepts(lines[i]))
                 return out
@@ -365,31 +428,30 @@ class FastPath:
                     except msgspec.DecodeError:
                         values = []
                     if len(values) == stop - start:
-                        out.extend(self._screened_or_checked(view, offsets, start, stop, values))
+                        out.extend(self._screened_or_checked(screened, start, stop, values))
                     else:
                         out.extend(i for i in range(start, stop) if not self.accepts(lines[i]))
                 elif _VALUE_AFTER_A_CLOSE.search(view, offsets[start], offsets[stop]) is None:
                     # Decoded and type-checked before the failure, and each line held exactly one value.
-                    out.extend(self._screened(view, offsets, start, stop))
+                    out.extend(_screened(screened, start, stop))
                 else:
                     try:
                         counted = len(decode_lines(view[offsets[start]:offsets[stop]]))
                     except msgspec.DecodeError:
                         counted = -1
                     if counted == stop - start:
-                        out.extend(self._screened(view, offsets, start, stop))
+                        out.extend(_screened(screened, start, stop))
                     else:
                         out.extend(i for i in range(start, stop) if not self.accepts(lines[i]))
             out.extend(i for i in at if not self.accepts(lines[i]))
             start = at[-1] + 1
         return out
 
-    def _screened_or_checked(self, view: memoryview, offsets: list[int], start: int, stop: int,
-                             values: list[Any]) -> list[int]:
+    def _screened_or_checked(self, screened: list[int], start: int, stop: int, values: list[Any]) -> list[int]:
         """Lines start..stop-1, decoded and type-checked as `values` (one per line), that the number screen
-        or a check after decoding sends on: the strings of all records in one call of the engine (see
-        `strings_failing`), and any other check record by record."""
-        declined = self._screened(view, offsets, start, stop)
+        (`screened`, see `_screened`) or a check after decoding sends on: the strings of all records in one
+        call of the engine (see `strings_failing`), and any other check record by record."""
+        declined = _screened(screened, start, stop)
         if not self.value_checks:
             return declined
         every, others = self.strings_failing, self.other_checks_ok
@@ -403,25 +465,14 @@ class FastPath:
             return failing
         return sorted(set(declined).union(failing)) if failing else declined
 
-    def _screened(self, view: memoryview, offsets: list[int], start: int, stop: int) -> list[int]:
-        """Lines start..stop-1 that the batch's number screen sends on (to `accepts`, then the reference),
-        found by halving: a window with one such line costs a few screens of shrinking parts, not one per
-        line."""
-        screen = self.batch_screen
-        if screen is None:
-            return []
-        out: list[int] = []
-        pending = [(start, stop)]
-        while pending:
-            a, b = pending.pop()
-            if not screen(view[offsets[a]:offsets[b]].tobytes()):
-                continue
-            if b - a == 1:
-                out.append(a)
-            else:
-                middle = (a + b) // 2
-                pending += [(middle, b), (a, middle)]
-        return sorted(out)
+
+def _screened(screened: list[int], start: int, stop: int) -> list[int]:
+    """The lines start..stop-1 that the batch's number screen sends on (to the reference engine), from
+    `screened`, the sorted indices the screen found in one pass over the whole batch (NumberScreen.lines):
+    two bisections per window, instead of screening each window's bytes again."""
+    if not screened:
+        return []
+    return screened[bisect.bisect_left(screened, start):bisect.bisect_left(screened, stop)]
 
 
 # ------------------------------------------------------------------------------------------------ strings
@@ -1050,7 +1101,7 @@ class _Compiler:
         places = len(str(step.denominator)) - 1 if step is not None else 0
         if step is not None and step > 0 and step.numerator == 1 and step.denominator == 10 ** places \
                 and 1 <= places <= 9:
-            # A decimal step (0.1, 0.01, ...): the line screen (line_screen) sends on every line with a
+            # A decimal step (0.1, 0.01, ...): the number screen (number_screen) sends on every line with a
             # longer decimal or an exponent, so an accepted number is n * 10**-places; below 10**(15 -
             # places) it has at most 15 significant digits, and so has its float exactly: bounds of at most
             # 15 significant digits are then compared exactly, inclusive or not.
