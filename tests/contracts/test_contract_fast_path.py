@@ -647,3 +647,23 @@ def test_valid_records_with_engine_only_strings_are_accepted_by_the_fast_path():
         line = json.dumps({**record, **extra}).encode()
         assert compile_reference(_ENGINE_ONLY, "draft-07").is_valid({**record, **extra}) is valid, extra
         assert fast.accepts(line) is valid, extra
+
+
+# The engine judges deferred strings under the contract's own draft: `duration` is a format from 2019-09 on
+# (unknown, so not checked, before), and 2020-12 spells a positional list of schemas `prefixItems`.
+_DRAFTED = {"type": "object", "required": ["a", "b"], "properties": {
+    "a": {"type": "string", "format": "duration"},
+    "b": {"type": "array", "items": {"type": "object", "required": ["c"],
+                                     "properties": {"c": {"type": "string", "pattern": "^x"}}}}}}
+
+
+@pytest.mark.parametrize("draft", ["draft-04", "draft-06", "draft-07", "2019-09", "2020-12"])
+@pytest.mark.parametrize("record", [{"a": "P1D", "b": [{"c": "x1"}]}, {"a": "1 day", "b": [{"c": "x1"}]},
+                                    {"a": "P1D", "b": [{"c": "x"}, {"c": "y"}]}])
+def test_deferred_strings_are_judged_under_the_contracts_draft(draft: str, record: dict):
+    fast = compile_fast_path(_DRAFTED, draft)
+    assert fast is not None and fast.string_check is not None
+    expected = compile_reference(_DRAFTED, draft).is_valid(record)
+    line = json.dumps(record).encode()
+    assert fast.accepts(line) is expected
+    assert fast.declined([line + b"\n"] * 3) == ([] if expected else [0, 1, 2])
