@@ -316,13 +316,12 @@ class FastPath:
         call per record. A schema whose values need checks after decoding (uniqueItems, the engine's strings)
         checks the decoded values of the window (`_screened_or_checked`); as msgspec keeps no value of a
         call that fails, the lines before a failure are decoded again for that, in smaller windows
-        (CHECKED_WINDOW) to bound the repeated work. Such a schema without a number screen is judged line by
-        line (measured: no faster in windows, as the screen per window is what windows save there).
-        Why that gives each line its own verdict: lines are
-        joined only when each starts with `{` and ends with `}`. A value then cannot run on past its line: a JSON string
-        cannot hold a raw newline, and after a `}` inside a value only `,` `}` `]` may follow, never the `{`
-        that starts the next line, so the decoder fails there. Every line thus holds at least one whole
-        value, and as many values as lines means one value per line, decoded and type-checked as
+        (CHECKED_WINDOW) to bound the repeated work. Such a schema with no number screen at all is judged
+        line by line (measured: no faster in windows). Why a window gives each line its own verdict: lines
+        are joined only when each starts with `{` and ends with `}`. A value then cannot run on past its
+        line: a JSON string cannot hold a raw newline, and after a `}` inside a value only `,` `}` `]` may
+        follow, never the `{` that starts the next line, so the decoder fails there. Every line thus holds at
+        least one whole value, and as many values as lines means one value per line, decoded and checked as
         `decode(line)` would. When the decoder fails at a value (`$[i]`) or a byte, the lines before it
         were decoded and type-checked; they are taken as one value each only if no `}` on them is followed
         by another value (else decoded again and counted), the line(s) at the failure are judged one by one
