@@ -26,6 +26,7 @@ import pulumi
 import pulumi_aws as aws
 
 from ml_infra.hardened_bucket import Expiry, hardened_bucket
+from ml_infra.stack_config import AccessLogSettings
 
 # Records are written under this prefix, partitioned by the event's date (account/region/bucket/yyyy/mm/dd).
 LOG_PREFIX = "s3-access-logs/"
@@ -92,3 +93,30 @@ class AccessLogBucket(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.policy]),
         )
         self.register_outputs({"bucket": self.bucket.bucket, "logged_bucket": args.source_bucket.bucket})
+
+
+def access_logs_for(
+    name: str,
+    source_bucket: aws.s3.Bucket,
+    account_id: pulumi.Input[str],
+    settings: AccessLogSettings,
+    protect: bool,
+    opts: pulumi.ResourceOptions,
+) -> AccessLogBucket | None:
+    """The `AccessLogBucket` of `source_bucket` when the stack's `accessLogs` turn it on, else None.
+
+    The one place a component decides on its access logs: the endpoint's capture bucket and the contract job's
+    bucket are logged the same way, from the same `accessLogs` settings block.
+    """
+    if not settings.enabled:
+        return None
+    return AccessLogBucket(
+        name,
+        AccessLogBucketArgs(
+            source_bucket=source_bucket,
+            account_id=account_id,
+            retention_days=settings.retention_days,
+            protect=protect,
+        ),
+        opts=opts,
+    )

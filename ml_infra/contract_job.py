@@ -29,7 +29,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from ml_infra.access_logs import AccessLogBucket, AccessLogBucketArgs
+from ml_infra.access_logs import AccessLogBucket, access_logs_for
 from ml_infra.aws_iam import service_trust_policy
 from ml_infra.aws_kms import customer_managed_key, logs_may_use_key
 from ml_infra.hardened_bucket import Expiry, HardenedBucket, hardened_bucket
@@ -130,19 +130,8 @@ class ContractJob(pulumi.ComponentResource):
             kms_key_arn=self.key.arn,
             expiry=Expiry("expire-temporary-files", TEMPORARY_PREFIX, settings.temporary_retention_days),
         )
-        self.access_logs = (
-            AccessLogBucket(
-                f"{name}-access-logs",
-                AccessLogBucketArgs(
-                    source_bucket=self.bucket.bucket,
-                    account_id=account,
-                    retention_days=settings.access_logs.retention_days,
-                    protect=args.protect,
-                ),
-                opts=child,
-            )
-            if settings.access_logs.enabled
-            else None
+        self.access_logs = access_logs_for(
+            f"{name}-access-logs", self.bucket.bucket, account, settings.access_logs, args.protect, opts=child
         )
         script_text = args.script_path.read_bytes()
         self.script = aws.s3.BucketObjectv2(

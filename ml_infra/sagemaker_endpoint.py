@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from ml_infra.access_logs import AccessLogBucket, AccessLogBucketArgs
+from ml_infra.access_logs import AccessLogBucket, access_logs_for
 from ml_infra.aws_iam import service_trust_policy
 from ml_infra.aws_kms import customer_managed_key, logs_may_use_key
 from ml_infra.hardened_bucket import Expiry, hardened_bucket
@@ -181,19 +181,8 @@ class ServingEndpoint(pulumi.ComponentResource):
         self.capture_bucket_lifecycle = capture.lifecycle
         self.capture_bucket_policy = capture.policy
         # Who read or wrote captured payloads: every request to the capture bucket, in a hardened log bucket.
-        self.capture_access_logs = (
-            AccessLogBucket(
-                f"{name}-capture-access-logs",
-                AccessLogBucketArgs(
-                    source_bucket=self.capture_bucket,
-                    account_id=account,
-                    retention_days=settings.access_logs.retention_days,
-                    protect=args.protect,
-                ),
-                opts=child,
-            )
-            if settings.access_logs.enabled
-            else None
+        self.capture_access_logs = access_logs_for(
+            f"{name}-capture-access-logs", self.capture_bucket, account, settings.access_logs, args.protect, opts=child
         )
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
