@@ -122,48 +122,49 @@ class AzureConfigStore(pulumi.ComponentResource):
         )
 
         deployer = azure_native.authorization.get_client_config_output(opts=pulumi.InvokeOptions(parent=self))
-        self.data_owner_assignment = azure_native.authorization.RoleAssignment(
-            f"{name}-deployer-data-owner",
-            principal_id=deployer.object_id,
-            role_definition_id=pulumi.Output.concat(
-                "/subscriptions/",
-                deployer.subscription_id,
-                "/providers/Microsoft.Authorization/roleDefinitions/",
-                APP_CONFIGURATION_DATA_OWNER_ROLE,
-            ),
-            scope=self.store.id,
-            description="Lets the identity that runs `pulumi up` seed key-values while local auth is off.",
-            opts=pulumi.ResourceOptions(parent=self),
-        )
 
         def role_id(role: str) -> pulumi.Output[str]:
             return pulumi.Output.concat(
                 "/subscriptions/", deployer.subscription_id, "/providers/Microsoft.Authorization/roleDefinitions/", role
             )
 
-        # Named after the principal, so adding or removing one principal touches only its own assignment.
-        self.operator_assignments = {
-            principal: azure_native.authorization.RoleAssignment(
-                f"{name}-operator-{principal}",
-                principal_id=principal,
-                role_definition_id=role_id(APP_CONFIGURATION_DATA_OWNER_ROLE),
-                scope=self.store.id,
-                description="ml-infra config operator: App Configuration Data Owner on the whole store.",
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            for principal in dict.fromkeys(args.operator_principal_ids)
-        }
-        self.application_assignments = {
-            principal: azure_native.authorization.RoleAssignment(
-                f"{name}-application-{principal}",
-                principal_id=principal,
-                role_definition_id=role_id(APP_CONFIGURATION_DATA_READER_ROLE),
-                scope=self.store.id,
-                description="Application loading model configuration: App Configuration Data Reader on the store.",
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            for principal in dict.fromkeys(args.application_principal_ids)
-        }
+        self.data_owner_assignment = azure_native.authorization.RoleAssignment(
+            f"{name}-deployer-data-owner",
+            principal_id=deployer.object_id,
+            role_definition_id=role_id(APP_CONFIGURATION_DATA_OWNER_ROLE),
+            scope=self.store.id,
+            description="Lets the identity that runs `pulumi up` seed key-values while local auth is off.",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        def assignments(
+            kind: str, principals: Sequence[str], role: str, description: str
+        ) -> dict[str, azure_native.authorization.RoleAssignment]:
+            # Named after the principal, so adding or removing one principal touches only its own assignment.
+            return {
+                principal: azure_native.authorization.RoleAssignment(
+                    f"{name}-{kind}-{principal}",
+                    principal_id=principal,
+                    role_definition_id=role_id(role),
+                    scope=self.store.id,
+                    description=description,
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+                for principal in dict.fromkeys(principals)
+            }
+
+        self.operator_assignments = assignments(
+            "operator",
+            args.operator_principal_ids,
+            APP_CONFIGURATION_DATA_OWNER_ROLE,
+            "ml-infra config operator: App Configuration Data Owner on the whole store.",
+        )
+        self.application_assignments = assignments(
+            "application",
+            args.application_principal_ids,
+            APP_CONFIGURATION_DATA_READER_ROLE,
+            "Application loading model configuration: App Configuration Data Reader on the store.",
+        )
 
         seeded = pulumi.ResourceOptions(parent=self, depends_on=[self.data_owner_assignment])
         runtime_owned = pulumi.ResourceOptions.merge(
