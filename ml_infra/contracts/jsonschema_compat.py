@@ -1025,16 +1025,13 @@ def _integer_bound(v: Fraction | None, excl: bool, side: str) -> tuple[Fraction 
     return Fraction(bottom + 1 if excl and bottom == v else bottom), False
 
 
-# ---- objects
+class _OpenContent:
+    """What an object view and an array view share: the schema node, its document, and what the schema says of
+    content beyond the declared part (undeclared properties; items after the tuple). The views are dataclasses
+    that declare these fields themselves, each in its own constructor order."""
 
-
-@dataclass
-class _ObjectView:
     node: Node
     doc: Document
-    properties: dict[str, Any]
-    required: list[str]
-    patterns: dict[str, Any]
     additional: Any  # None (absent), True, False or a schema
     additional_keyword: str
 
@@ -1046,13 +1043,42 @@ class _ObjectView:
     def additional_schema(self) -> Any:
         return self.additional if isinstance(self.additional, dict) else None
 
+    def load(self, raw: Any, *tokens: str | int) -> Node:
+        return self.doc.load(raw, self.node.base + "".join("/" + _escape(str(t)) for t in tokens))
+
+
+def _compare_additional(ctx: _Context, o: _OpenContent, u: _OpenContent, kind: str, keyword: str) -> None:
+    """additionalProperties of objects and additionalItems (or items after prefixItems) of arrays follow the same
+    rules; `kind` is the prefix of the change kinds (ADDITIONAL_PROPERTIES or ADDITIONAL_ITEMS)."""
+    if o.permits_additional != u.permits_additional:
+        ctx.add(f"{kind}_REMOVED" if o.permits_additional else f"{kind}_ADDED", None, None, keyword)
+    elif o.additional_schema is None and u.additional_schema is not None:
+        ctx.add(f"{kind}_NARROWED", None, u.additional_schema, keyword)
+    elif o.additional_schema is not None and u.additional_schema is None:
+        ctx.add(f"{kind}_EXTENDED", o.additional_schema, None, keyword)
+    elif o.additional_schema is not None and u.additional_schema is not None:
+        with ctx.at(keyword):
+            _compare(ctx, o.load(o.additional_schema, o.additional_keyword),
+                     u.load(u.additional_schema, u.additional_keyword))
+
+
+# ---- objects
+
+
+@dataclass
+class _ObjectView(_OpenContent):
+    node: Node
+    doc: Document
+    properties: dict[str, Any]
+    required: list[str]
+    patterns: dict[str, Any]
+    additional: Any  # None (absent), True, False or a schema
+    additional_keyword: str
+
     @property
     def is_open(self) -> bool:
         # Confluent's "open content model": anything undeclared is allowed with any value.
         return self.permits_additional and self.additional_schema is None and not self.patterns
-
-    def load(self, raw: Any, *tokens: str) -> Node:
-        return self.doc.load(raw, self.node.base + "".join("/" + _escape(t) for t in tokens))
 
     def partial_schema(self, name: str) -> tuple[Node, list[str]] | None:
         """The schema an undeclared property `name` must match in a partially open object."""
@@ -1099,7 +1125,8 @@ def _compare_object(ctx: _Context, original: Node, update: Node) -> None:
                    "MAX_PROPERTIES")
     _compare_lower(ctx, "minProperties", original.raw.get("minProperties"), update.raw.get("minProperties"),
                    "MIN_PROPERTIES")
-    _compare_additional(ctx, o, u)
+    _compare_additional(ctx, o, u, "ADDITIONAL_PROPERTIES",
+                        u.additional_keyword if u.additional is not None else o.additional_keyword)
     _compare_dependencies(ctx, original, update)
     _compare_required(ctx, o, u)
     _compare_properties(ctx, o, u)
@@ -1114,21 +1141,6 @@ def _compare_object(ctx: _Context, original: Node, update: Node) -> None:
                 ctx.add("PROPERTY_NAMES_REMOVED")
             else:
                 _compare(ctx, o.load(on, "propertyNames"), u.load(un, "propertyNames"))
-
-
-def _compare_additional(ctx: _Context, o: _ObjectView, u: _ObjectView) -> None:
-    keyword = u.additional_keyword if u.additional is not None else o.additional_keyword
-    if o.permits_additional != u.permits_additional:
-        ctx.add("ADDITIONAL_PROPERTIES_REMOVED" if o.permits_additional else "ADDITIONAL_PROPERTIES_ADDED",
-                None, None, keyword)
-    elif o.additional_schema is None and u.additional_schema is not None:
-        ctx.add("ADDITIONAL_PROPERTIES_NARROWED", None, u.additional_schema, keyword)
-    elif o.additional_schema is not None and u.additional_schema is None:
-        ctx.add("ADDITIONAL_PROPERTIES_EXTENDED", o.additional_schema, None, keyword)
-    elif o.additional_schema is not None and u.additional_schema is not None:
-        with ctx.at(keyword):
-            _compare(ctx, o.load(o.additional_schema, o.additional_keyword),
-                     u.load(u.additional_schema, u.additional_keyword))
 
 
 def _dependencies(raw: dict[str, Any]) -> tuple[dict[str, list[str]], dict[str, Any]]:
@@ -1221,20 +1233,28 @@ def _property_added(ctx: _Context, o: _ObjectView, u: _ObjectView, name: str) ->
 
 def _property_removed(ctx: _Context, o: _ObjectView, u: _ObjectView, name: str) -> None:
     old_node = o.load(o.properties[name], "properties", name)
-    if u.is_open:
-        ctx.add("PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL", name, None)
-        return
-    partial = u.partial_schema(name)
-    if partial is not None:
+    partial = u.partial_schema(name)  # None when u is open: no patterns and no additional schema to load
+    _member_removed(ctx, "PROPERTY", name, old_node, u.is_open, partial[0] if partial is not None else None)
+
+
+def _member_removed(
+    ctx: _Context, kind: str, member: str | int, old_node: Node, update_open: bool, in_its_place: Node | None
+) -> None:
+    """A declared property (`kind` PROPERTY) or tuple item (ITEM) is gone from the update: judged by what the
+    update allows in its place (anything when open; `in_its_place`, the schema undeclared ones must match, when
+    partially open; nothing when closed). Confluent's PROPERTY_REMOVED_* and ITEM_REMOVED_* rules are the same."""
+    if update_open:
+        ctx.add(f"{kind}_REMOVED_FROM_OPEN_CONTENT_MODEL", member, None)
+    elif in_its_place is not None:
         sub = ctx.sub()
-        _compare(sub, old_node, partial[0])
+        _compare(sub, old_node, in_its_place)
         ctx.extend(sub)
-        ctx.add("PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" if sub.compatible
-                else "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", name, None)
+        ctx.add(f"{kind}_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" if sub.compatible
+                else f"{kind}_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", member, None)
     elif _deref(old_node).kind == "false":
-        ctx.add("PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL", name, None)
+        ctx.add(f"{kind}_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL", member, None)
     else:
-        ctx.add("PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL", name, None)
+        ctx.add(f"{kind}_REMOVED_FROM_CLOSED_CONTENT_MODEL", member, None)
 
 
 def _fallback_node(view: _ObjectView) -> Node:
@@ -1270,7 +1290,7 @@ def _compare_patterns(ctx: _Context, o: _ObjectView, u: _ObjectView) -> None:
 
 
 @dataclass
-class _ArrayView:
+class _ArrayView(_OpenContent):
     node: Node
     doc: Document
     all_items: Any  # one schema for every item, or None
@@ -1280,19 +1300,8 @@ class _ArrayView:
     additional_keyword: str
 
     @property
-    def permits_additional(self) -> bool:
-        return self.additional is not False
-
-    @property
-    def additional_schema(self) -> Any:
-        return self.additional if isinstance(self.additional, dict) else None
-
-    @property
     def is_open(self) -> bool:
         return self.permits_additional and self.additional_schema is None
-
-    def load(self, raw: Any, *tokens: str | int) -> Node:
-        return self.doc.load(raw, self.node.base + "".join("/" + _escape(str(t)) for t in tokens))
 
 
 def _array_view(node: Node, doc: Document) -> _ArrayView:
@@ -1324,24 +1333,9 @@ def _compare_array(ctx: _Context, original: Node, update: Node) -> None:
     with ctx.at("items"):
         _compare(ctx, o.load(o.all_items, "items") if o.all_items is not None else None,
                  u.load(u.all_items, "items") if u.all_items is not None else None)
-    _compare_additional_items(ctx, o, u)
+    _compare_additional(ctx, o, u, "ADDITIONAL_ITEMS", u.additional_keyword)
     _compare_tuple(ctx, o, u)
     _compare_contains(ctx, o, u)
-
-
-def _compare_additional_items(ctx: _Context, o: _ArrayView, u: _ArrayView) -> None:
-    keyword = u.additional_keyword
-    if o.permits_additional != u.permits_additional:
-        ctx.add("ADDITIONAL_ITEMS_REMOVED" if o.permits_additional else "ADDITIONAL_ITEMS_ADDED",
-                None, None, keyword)
-    elif o.additional_schema is None and u.additional_schema is not None:
-        ctx.add("ADDITIONAL_ITEMS_NARROWED", None, u.additional_schema, keyword)
-    elif o.additional_schema is not None and u.additional_schema is None:
-        ctx.add("ADDITIONAL_ITEMS_EXTENDED", o.additional_schema, None, keyword)
-    elif o.additional_schema is not None and u.additional_schema is not None:
-        with ctx.at(keyword):
-            _compare(ctx, o.load(o.additional_schema, o.additional_keyword),
-                     u.load(u.additional_schema, u.additional_keyword))
 
 
 def _compare_tuple(ctx: _Context, o: _ArrayView, u: _ArrayView) -> None:
@@ -1364,18 +1358,10 @@ def _compare_tuple(ctx: _Context, o: _ArrayView, u: _ArrayView) -> None:
                     ctx.add("ITEM_ADDED_TO_CLOSED_CONTENT_MODEL", None, i)
             elif i >= len(ut):
                 old_node = o.load(ot[i], o.tuple_keyword, i)
-                if u.is_open:
-                    ctx.add("ITEM_REMOVED_FROM_OPEN_CONTENT_MODEL", i, None)
-                elif u.additional_schema is not None:
-                    sub = ctx.sub()
-                    _compare(sub, old_node, u.load(u.additional_schema, u.additional_keyword))
-                    ctx.extend(sub)
-                    ctx.add("ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" if sub.compatible
-                            else "ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", i, None)
-                elif _deref(old_node).kind == "false":
-                    ctx.add("ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL", i, None)
-                else:
-                    ctx.add("ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL", i, None)
+                in_its_place = (
+                    u.load(u.additional_schema, u.additional_keyword) if u.additional_schema is not None else None
+                )
+                _member_removed(ctx, "ITEM", i, old_node, u.is_open, in_its_place)
             else:
                 _compare(ctx, o.load(ot[i], o.tuple_keyword, i), u.load(ut[i], u.tuple_keyword, i))
 
