@@ -10,7 +10,13 @@ import pytest
 from typer.testing import CliRunner
 
 from ml_infra.cli import app
-from ml_infra.modelconfig import EvictionRiskError, InvalidInputError, ModelConfigLoader, UnknownReleaseError
+from ml_infra.modelconfig import (
+    ConfigValidationError,
+    EvictionRiskError,
+    InvalidInputError,
+    ModelConfigLoader,
+    UnknownReleaseError,
+)
 from ml_infra.modelconfig.layout import ReleaseDocument, parameter_name, release_parameter_name
 
 from .conftest import ENV, NO_SLEEP, PROJECT, RANKER_SCHEMA, RANKER_VALUES, MotoServer, manager, seed_model, ssm
@@ -67,6 +73,31 @@ def test_retiring_frees_the_versions_so_a_key_at_100_versions_can_be_set_again(r
     operator.activate("ranker", "initial")
     loaded = ModelConfigLoader(PROJECT, ENV, client=client, backoff=NO_SLEEP).load("ranker")
     assert (loaded.release_id, loaded["max_results"]) == ("initial", 100 % 90 + 1)
+
+
+def test_initial_is_not_re_baselined_on_a_latest_value_that_breaks_the_schema(ranker: ReleaseDocument):
+    # A value written to SSM outside the tool (console, another script) that the schema refuses: retiring the
+    # initial release would re-baseline it on that value, so it is refused, naming the key and its version, and
+    # nothing is written (the initial release and its protected versions stay as they were).
+    client = ssm()
+    operator = manager(client)
+    operator.set_values("ranker", {"max_results": "30"})
+    operator.create_release("ranker", "r2")
+    operator.activate("ranker", "r2")
+    client.put_parameter(Name=NAME, Value="500", Type="String", Overwrite=True)  # v3, above the maximum 100
+    initial_name = release_parameter_name(PROJECT, ENV, "ranker", "initial")
+    before = client.get_parameter(Name=initial_name)["Parameter"]
+    labels_before = versions_and_labels(client)
+    with pytest.raises(ConfigValidationError) as refused:
+        operator.retire("ranker", ["initial"])
+    assert refused.value.subject == (
+        "cannot re-baseline release initial of model ranker on the latest values; set valid values first"
+    )
+    assert [p.key for p in refused.value.problems] == ["max_results"]
+    assert "(version 3)" in refused.value.problems[0].reason
+    after = client.get_parameter(Name=initial_name)["Parameter"]
+    assert (after["Version"], after["Value"]) == (before["Version"], before["Value"])
+    assert versions_and_labels(client) == labels_before
 
 
 def test_retiring_a_release_deletes_it_and_unlabels_only_what_no_other_release_names(ranker: ReleaseDocument):
