@@ -436,21 +436,13 @@ class ReleaseManager:
         docs = self._documents(model, release_id)
         if docs.releases[release_id] is not None:
             raise ReleaseExistsError(f"release {release_id} of model {model} already exists; releases are immutable")
-        staged, problems = self._staged(model, docs.schema, budget)
-        for key, state in staged.items():
-            try:
-                parse_value(state.text, docs.schema.keys[key])
-            except ValueProblem as problem:
-                problems.append(Problem(key, f"{problem} (version {state.version})"))
-        if problems:
-            raise ConfigValidationError(f"release {release_id} of model {model} refused", problems)
-        self._protect(model, [(key, state.version) for key, state in staged.items()], budget)
+        keys = self._latest_valid_keys(model, docs.schema, budget, f"release {release_id} of model {model} refused")
         document = ReleaseDocument(
             release_id=release_id,
             project=self.project,
             environment=self.environment,
             model=model,
-            keys={key: ReleasedKey(version=s.version, ssm_type=s.ssm_type) for key, s in sorted(staged.items())},  # type: ignore[arg-type]
+            keys=keys,
             created_at=self._now(),
             created_by=self.identity(),
             parent_release_id=docs.pointer.release_id if docs.pointer else None,
@@ -660,25 +652,19 @@ class ReleaseManager:
         return RetireResult(model, list(release_ids), rebaselined, freed)
 
     def _rebaseline_initial(self, model: str, schema: ModelSchema, budget: RetryBudget) -> ReleaseDocument:
-        staged, problems = self._staged(model, schema, budget)
-        for key, state in staged.items():
-            try:
-                parse_value(state.text, schema.keys[key])
-            except ValueProblem as problem:
-                problems.append(Problem(key, f"{problem} (version {state.version})"))
-        if problems:
-            raise ConfigValidationError(
-                f"cannot re-baseline release {PULUMI_INITIAL_RELEASE_ID} of model {model} on the latest values; "
-                "set valid values first",
-                problems,
-            )
-        self._protect(model, [(key, state.version) for key, state in staged.items()], budget)
+        keys = self._latest_valid_keys(
+            model,
+            schema,
+            budget,
+            f"cannot re-baseline release {PULUMI_INITIAL_RELEASE_ID} of model {model} on the latest values; "
+            "set valid values first",
+        )
         document = ReleaseDocument(
             release_id=PULUMI_INITIAL_RELEASE_ID,
             project=self.project,
             environment=self.environment,
             model=model,
-            keys={key: ReleasedKey(version=s.version, ssm_type=s.ssm_type) for key, s in sorted(staged.items())},  # type: ignore[arg-type]
+            keys=keys,
             created_by="pulumi",
             note=f"Re-baselined by `ml-infra config retire` at {self._now()} by {self.identity()}: the latest "
             "version of every key, as the Pulumi program computes it.",
@@ -853,6 +839,23 @@ class ReleaseManager:
                 key, declared.ssm_type, declared.value_type, stored.version, stored.text, declared.description
             )
         return staged, problems
+
+    def _latest_valid_keys(
+        self, model: str, schema: ModelSchema, budget: RetryBudget, refusal: str
+    ) -> dict[str, ReleasedKey]:
+        """The latest version of every declared key, for a release document: each value checked against the
+        schema (ConfigValidationError `refusal`, naming every bad key and version, before anything is written),
+        then the versions protected from eviction. Shared by a new release and the re-baselined initial one."""
+        staged, problems = self._staged(model, schema, budget)
+        for key, state in staged.items():
+            try:
+                parse_value(state.text, schema.keys[key])
+            except ValueProblem as problem:
+                problems.append(Problem(key, f"{problem} (version {state.version})"))
+        if problems:
+            raise ConfigValidationError(refusal, problems)
+        self._protect(model, [(key, state.version) for key, state in staged.items()], budget)
+        return {key: ReleasedKey(version=s.version, ssm_type=s.ssm_type) for key, s in sorted(staged.items())}  # type: ignore[arg-type]
 
     def _check_release(self, model: str, schema: ModelSchema, release: ReleaseDocument) -> list[Problem]:
         problems: list[Problem] = []
