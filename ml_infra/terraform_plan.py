@@ -162,6 +162,11 @@ def plan_document(evaluation: Evaluation) -> dict[str, Any]:
             skipped.append({"type": registration.type, "name": registration.name, "reason": reason})
             continue
         translated.append((registration, tf_type, resource_name(registration.name)))
+    # Resources register in the order their inputs resolve, which varies between runs: by address instead, so
+    # that the same program gives the same document (and a value two resources share, as mock values can,
+    # always refers to the same one).
+    translated.sort(key=lambda entry: (entry[1], entry[2]))
+    skipped.sort(key=lambda entry: (entry["type"], entry["name"]))
 
     # Values that identify a resource (its ARN, id, bucket name...) -> the Terraform address of that attribute:
     # an input carrying one of them was a reference in the program, and becomes one in `configuration`.

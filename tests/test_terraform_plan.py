@@ -37,6 +37,20 @@ def test_every_aws_and_gcp_resource_becomes_a_terraform_resource_and_azure_is_li
     assert all("not bridged from a Terraform provider" in s["reason"] for s in skipped)
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_plan_does_not_depend_on_the_order_resources_registered_in(stack: str, request: pytest.FixtureRequest):
+    """Mocked (and real) resources register as their inputs resolve, in an order that varies between runs."""
+    import dataclasses
+    import random
+
+    evaluation: Evaluation = request.getfixturevalue(stack)
+    expected = json.dumps(plan_document(evaluation), sort_keys=False)
+    for seed in range(3):
+        shuffled = list(evaluation.resources)
+        random.Random(seed).shuffle(shuffled)
+        assert json.dumps(plan_document(dataclasses.replace(evaluation, resources=shuffled))) == expected
+
+
 def test_nested_blocks_are_lists_renamed_fields_are_terraforms_and_maps_stay_maps():
     values = terraform_values(
         {
