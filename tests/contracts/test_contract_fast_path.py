@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from contract_helpers import bench_module
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -33,16 +34,7 @@ SUITE = Path(
 ) / "tests" / "draft7"
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_validate", ROOT / "bench" / "bench_validate.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _bench()
+bench = bench_module()
 
 
 @pytest.mark.skipif(not SUITE.is_dir() and not SUITE_NAMED,

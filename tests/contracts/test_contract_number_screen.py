@@ -7,15 +7,14 @@ engine's and with the fast path's line by line."""
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
 import random
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from contract_helpers import bench_module
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,18 +25,7 @@ from ml_infra.contracts.validate import JsonRecordValidator
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _bench() -> Any:
-    if "bench_validate" in sys.modules:
-        return sys.modules["bench_validate"]
-    spec = importlib.util.spec_from_file_location("bench_validate", ROOT / "bench" / "bench_validate.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _bench()
+bench = bench_module()
 MARK = "@@number@@"
 
 
