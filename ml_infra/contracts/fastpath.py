@@ -1224,7 +1224,8 @@ def compile_fast_path(schema: Any, draft: str) -> FastPath | None:
         if compiler.strings.entries:
             try:
                 string_check = string_checker(compiler.strings, draft)
-            except (SchemaCompileError, ValueError, TypeError):
+            except (SchemaCompileError, ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
+                # e.g. an extract nested past what Python's parser takes ("too many nested parentheses")
                 continue
         batch_decoder, batch_screen = None, False
         if compiler.screen:

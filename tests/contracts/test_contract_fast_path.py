@@ -722,3 +722,20 @@ def test_the_official_suites_schemas_as_fields_of_a_record_get_the_reference_ver
                             rejected += 1
                         assert fast.declined([line + b"\n"] * 2) == ([] if fast.accepts(line) else [0, 1])
     assert compiled >= 400 and accepted >= 1000 and rejected >= 2000, (compiled, accepted, rejected)
+
+
+@pytest.mark.parametrize("depth", [40, 250])
+def test_strings_nested_deeper_than_python_can_parse_an_extract_for_still_get_a_verdict(depth: int):
+    """An optional string `depth` objects down: its extract would nest `depth` conditionals, beyond the
+    parser's 200 parentheses at 250. The fast path then leaves those strings to msgspec (or the schema to the
+    reference engine), never an exception."""
+    schema: dict[str, Any] = {"type": "string", "pattern": "^a"}
+    good: Any = "a"
+    bad: Any = "b"
+    for _ in range(depth):
+        schema, good, bad = {"type": "object", "properties": {"x": schema}}, {"x": good}, {"x": bad}
+    fast = compile_fast_path(schema, "draft-07")
+    assert fast is not None
+    assert (fast.string_check is not None) is (depth < 200)
+    assert fast.accepts(json.dumps(good).encode())
+    assert not fast.accepts(json.dumps(bad).encode())
