@@ -231,8 +231,8 @@ class FastPath:
     # value on a bound is then judged again line by line, by `accepts`).
     batch_decoder: Any = None
     batch_screen_long_numbers: bool = False
-    # The `pattern`/`format` keywords of always-present strings, judged by the reference engine in one call per
-    # batch (see StringChecks, string_checker).
+    # The `pattern`/`format` keywords of the strings reached through Structs, judged by the reference engine in
+    # one call per line or window (see StringChecks, string_checker).
     string_check: tuple[Any, ...] | None = None
     accepts: Callable[[bytes], bool] = field(init=False, repr=False)
 
